@@ -1,0 +1,71 @@
+// Every rejection in wirelab carries a stable code. The code is the contract that tests assert;
+// the message is for people and may change (the Node core convention).
+
+export type ErrorCode =
+  // frame protocol (src/wire/frame.ts)
+  | 'ERR_FRAME_TOO_LARGE'
+  | 'ERR_BAD_VERSION'
+  | 'ERR_UNKNOWN_TYPE'
+  | 'ERR_DECODER_FAILED'
+  | 'ERR_FRAME_TRUNCATED'
+  | 'ERR_BAD_REQUEST'
+  // request/response client and server
+  | 'ERR_TIMEOUT'
+  | 'ERR_CANCELLED'
+  | 'ERR_ABORTED'
+  | 'ERR_DEADLINE'
+  | 'ERR_CONNECTION_CLOSED'
+  | 'ERR_NOT_CONNECTED'
+  | 'ERR_DUPLICATE_ID'
+  | 'ERR_ID_EXHAUSTED'
+  | 'ERR_TOO_MANY_PENDING'
+  | 'ERR_TOO_MANY_CONNECTIONS'
+  | 'ERR_IDLE_TIMEOUT'
+  | 'ERR_REMOTE'
+  | 'ERR_RETRIES_EXHAUSTED'
+  // command line
+  | 'ERR_BAD_ARGS'
+
+  // dns and udp (issue 3): add codes below this line
+
+  // file i/o and worker pool (issue 4): add codes below this line
+
+  // wire captures, pcap and diagrams (issue 5): add codes below this line
+
+  // http core, push, polling, sse (issue 6): add codes below this line
+
+  ;
+
+export class WirelabError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = `WirelabError [${code}]`;
+  }
+}
+
+/** For values outside an allowed range (a length over its limit, a port out of range). */
+export class WirelabRangeError extends RangeError {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = `WirelabRangeError [${code}]`;
+  }
+}
+
+export type CodedError = WirelabError | WirelabRangeError;
+
+export function isCoded(err: unknown, code?: ErrorCode): err is CodedError {
+  return (
+    (err instanceof WirelabError || err instanceof WirelabRangeError) &&
+    (code === undefined || err.code === code)
+  );
+}
+
+/** The code of any error that has one (ours, or Node's own such as ENOENT / ECONNREFUSED). */
+export function errorCode(err: unknown): string | undefined {
+  if (err && typeof err === 'object' && 'code' in err && typeof err.code === 'string') return err.code;
+  return undefined;
+}

@@ -1,0 +1,164 @@
+// One record of what crossed a socket, shared by --trace (printed live), --pcap (written after the run)
+// and --diagram (drawn after the run), so the three views always agree.
+import type { Socket } from 'node:net';
+import type { Socket as DgramSocket, RemoteInfo } from 'node:dgram';
+
+export interface Endpoint {
+  address: string;
+  port: number;
+}
+
+export type WireEventKind = 'open' | 'send' | 'recv' | 'close';
+
+export interface WireEvent {
+  /** Milliseconds since the recorder was created (monotonic clock). */
+  t: number;
+  /** Wall-clock time in microseconds since the epoch, for pcap timestamps and --trace-time. */
+  wallUs: number;
+  kind: WireEventKind;
+  transport: 'tcp' | 'udp';
+  /** Which program this socket belongs to, from the lab's point of view. */
+  side: 'client' | 'server';
+  /** A small number naming the connection (TCP) or socket (UDP) within this recorder. */
+  conn: number;
+  local: Endpoint;
+  remote: Endpoint;
+  data?: Buffer;
+  /** Annotations of the protocol units that completed in this chunk, e.g. `version=1 type=REQUEST id=7`. */
+  notes?: string[];
+}
+
+/** Turns the bytes of one direction of one connection into annotation lines, statefully across chunks. */
+export type Annotator = (chunk: Buffer) => string[];
+export type AnnotatorFactory = () => Annotator;
+
+type Listener = (event: WireEvent) => void;
+
+export class Recorder {
+  readonly events: WireEvent[] = [];
+  private readonly listeners: Listener[] = [];
+  private readonly start = performance.now();
+  private readonly startWallUs = Date.now() * 1000;
+  private nextConn = 1;
+
+  /** keep: store events for --pcap/--diagram. Without it the recorder only fans out to listeners. */
+  constructor(readonly keep = false) {}
+
+  get active(): boolean {
+    return this.keep || this.listeners.length > 0;
+  }
+
+  onEvent(listener: Listener): void {
+    this.listeners.push(listener);
+  }
+
+  newConn(): number {
+    return this.nextConn++;
+  }
+
+  record(event: Omit<WireEvent, 't' | 'wallUs'>): void {
+    const t = performance.now() - this.start;
+    const full: WireEvent = { ...event, t, wallUs: Math.round(this.startWallUs + t * 1000) };
+    if (this.keep) this.events.push(full);
+    for (const l of this.listeners) l(full);
+  }
+}
+
+function endpoint(address: string | undefined, port: number | undefined): Endpoint {
+  return { address: address ?? '0.0.0.0', port: port ?? 0 };
+}
+
+export interface TapOptions {
+  side: 'client' | 'server';
+  annotate?: AnnotatorFactory;
+}
+
+/**
+ * Records every chunk a TCP socket sends (each write call) and receives (each 'data' event).
+ * Call it before the socket's own 'data' consumer is attached or after: it prepends its listener,
+ * so a received chunk is recorded before it is parsed.
+ */
+export function tapSocket(socket: Socket, recorder: Recorder | undefined, options: TapOptions): void {
+  if (!recorder || !recorder.active) return;
+  const conn = recorder.newConn();
+  const sendNotes = options.annotate?.();
+  const recvNotes = options.annotate?.();
+  let local = endpoint(socket.localAddress, socket.localPort);
+  let remote = endpoint(socket.remoteAddress, socket.remotePort);
+  const base = () => ({ transport: 'tcp' as const, side: options.side, conn, local, remote });
+  let opened = false;
+  const open = () => {
+    if (opened) return;
+    opened = true;
+    local = endpoint(socket.localAddress, socket.localPort);
+    remote = endpoint(socket.remoteAddress, socket.remotePort);
+    recorder.record({ ...base(), kind: 'open' });
+  };
+  if (socket.remotePort !== undefined && !socket.connecting) open();
+  else socket.once('connect', open);
+
+  const write = socket.write;
+  socket.write = function tappedWrite(this: Socket, chunk: unknown, ...rest: unknown[]): boolean {
+    if (typeof chunk === 'string' || chunk instanceof Uint8Array) {
+      open();
+      const data = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+      recorder.record({ ...base(), kind: 'send', data, notes: sendNotes?.(data) });
+    }
+    return (write as (...args: unknown[]) => boolean).call(this, chunk, ...rest);
+  } as Socket['write'];
+
+  socket.prependListener('data', (data: Buffer | string) => {
+    open();
+    const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+    recorder.record({ ...base(), kind: 'recv', data: bytes, notes: recvNotes?.(bytes) });
+  });
+  socket.once('close', () => {
+    if (opened) recorder.record({ ...base(), kind: 'close' });
+  });
+}
+
+/**
+ * Records every datagram a UDP socket sends and receives. Datagrams arrive whole, so the annotator
+ * is called once per datagram with fresh state.
+ */
+export function tapDgram(socket: DgramSocket, recorder: Recorder | undefined, options: TapOptions): void {
+  if (!recorder || !recorder.active) return;
+  const conn = recorder.newConn();
+  const local = () => {
+    try {
+      const a = socket.address();
+      return endpoint(a.address, a.port);
+    } catch {
+      return endpoint(undefined, undefined);
+    }
+  };
+  const send = socket.send;
+  socket.send = function tappedSend(this: DgramSocket, msg: unknown, ...rest: unknown[]): void {
+    // send(msg, port, address, cb) or send(msg, offset, length, port, address, cb): find port and address.
+    const nums = rest.filter((x) => typeof x === 'number') as number[];
+    const strs = rest.filter((x) => typeof x === 'string') as string[];
+    const port = nums.length >= 3 ? nums[2] : nums[0];
+    let data: Buffer;
+    if (Array.isArray(msg)) data = Buffer.concat(msg as Uint8Array[]);
+    else if (typeof msg === 'string') data = Buffer.from(msg);
+    else data = Buffer.from((msg as Uint8Array).buffer, (msg as Uint8Array).byteOffset, (msg as Uint8Array).byteLength);
+    if (nums.length >= 3) data = data.subarray(nums[0], nums[0]! + nums[1]!);
+    let remote = endpoint(strs[0] ?? '127.0.0.1', port);
+    if (port === undefined) {
+      try {
+        const r = socket.remoteAddress();
+        remote = endpoint(r.address, r.port);
+      } catch {
+        /* unconnected and no port: Node will throw below */
+      }
+    }
+    recorder.record({ transport: 'udp', side: options.side, conn, local: local(), remote, kind: 'send', data, notes: options.annotate?.()(data) });
+    return (send as (...args: unknown[]) => void).call(this, msg, ...rest);
+  } as DgramSocket['send'];
+  socket.prependListener('message', (data: Buffer, rinfo: RemoteInfo) => {
+    recorder.record({
+      transport: 'udp', side: options.side, conn, local: local(), remote: endpoint(rinfo.address, rinfo.port),
+      kind: 'recv', data, notes: options.annotate?.()(data),
+    });
+  });
+}
