@@ -13,7 +13,8 @@ test('a tapped socket records open, each write, each read and close, with frame 
   const recorder = new Recorder(true);
   const server = createServer((s) => s.on('data', (c) => s.end(c)));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const sock: Socket = connect({ port: portOf(server), host: '127.0.0.1' });
+  const port = portOf(server);
+  const sock: Socket = connect({ port, host: '127.0.0.1' });
   tapSocket(sock, recorder, { side: 'client', annotate: frameAnnotator() });
   await once(sock, 'connect');
   const frame = encodeFrame(FrameType.REQUEST, 9, requestPayload('echo', 'x'));
@@ -33,7 +34,7 @@ test('a tapped socket records open, each write, each read and close, with frame 
   const recvBytes = Buffer.concat(recorder.events.filter((e) => e.kind === 'recv').map((e) => e.data!));
   assert.is(recvBytes.length, 18);
   const e = sends[1] as WireEvent;
-  assert.ok(e.local.port > 0 && e.remote.port === portOf(server));
+  assert.ok(e.local.port > 0 && e.remote.port === port);
   const text = formatTraceEvent(e);
   assert.match(text, /=> Send data, 14 bytes \(0xe\)\n0000: /);
   assert.match(text, /\^ version=1 type=REQUEST id=9/);
