@@ -36,7 +36,7 @@ test('a tapped socket records open, each write, each read and close, with frame 
   const e = sends[1] as WireEvent;
   assert.ok(e.local.port > 0 && e.remote.port === port);
   const text = formatTraceEvent(e);
-  assert.match(text, /=> Send data, 14 bytes \(0xe\)\n0000: /);
+  assert.match(text, /=> Send data, 13 bytes \(0xd\)\n0000: /);
   assert.match(text, /\^ version=1 type=REQUEST id=9/);
 });
 
