@@ -1,0 +1,67 @@
+// One thread of the WorkerPool (src/io/pool.ts). Plain ESM JavaScript on purpose: it loads the same way
+// under `node`, under `tsx` and from a test, with no loader in the worker (the pool starts it with
+// execArgv: []). It blocks only its own thread: sync reads here never touch the main event loop nor the
+// libuv threadpool, and the bytes go back by transferring the ArrayBuffer, not by copying it.
+import { parentPort } from 'node:worker_threads';
+import { openSync, fstatSync, readSync, closeSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+
+if (!parentPort) throw new Error('pool-worker.mjs must run as a worker thread');
+const port = parentPort;
+
+/** Reads [offset, offset+length) into a fresh ArrayBuffer that this thread owns and can transfer. */
+function readRange(path, offset, length) {
+  const fd = openSync(path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const start = Math.min(offset, size);
+    const want = length === undefined ? size - start : Math.min(length, size - start);
+    const buffer = new ArrayBuffer(want);
+    const view = new Uint8Array(buffer);
+    let done = 0;
+    while (done < want) {
+      const n = readSync(fd, view, done, want - done, start + done);
+      if (n === 0) break; // the file shrank under us: hand back what was there
+      done += n;
+    }
+    return { buffer: done === want ? buffer : buffer.slice(0, done), fileSize: size };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function errorFields(err) {
+  const e = err instanceof Error ? err : new Error(String(err));
+  return { name: e.name, message: e.message, code: e.code, errno: e.errno, syscall: e.syscall, path: e.path };
+}
+
+port.on('message', (msg) => {
+  const { id, op } = msg;
+  try {
+    switch (op) {
+      case 'read': {
+        const { buffer, fileSize } = readRange(msg.path, msg.offset ?? 0, msg.length);
+        port.postMessage({ id, ok: true, value: { buffer, fileSize } }, [buffer]);
+        return;
+      }
+      case 'sha256': {
+        // Hash the caller's bytes, then give the same ArrayBuffers back (transferred both ways, no copy).
+        const hash = createHash('sha256');
+        for (const ab of msg.buffers) hash.update(new Uint8Array(ab));
+        port.postMessage({ id, ok: true, value: { digest: hash.digest('hex'), buffers: msg.buffers } }, msg.buffers);
+        return;
+      }
+      case 'throw':
+        // A task that fails inside the worker: the error goes back to the caller, the thread lives on.
+        throw Object.assign(new Error(msg.message ?? 'task threw'), { code: msg.code });
+      case 'exit':
+        // A task that kills its thread (like a crash in native code would): the pool must replace it.
+        process.exit(msg.exitCode ?? 1);
+        return;
+      default:
+        throw Object.assign(new Error(`unknown pool op '${op}'`), { code: 'ERR_TASK_FAILED' });
+    }
+  } catch (err) {
+    port.postMessage({ id, ok: false, error: errorFields(err) });
+  }
+});
