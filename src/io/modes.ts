@@ -61,8 +61,9 @@ export async function measure<T extends { bytes: number }>(
   const t0 = performance.now();
   const value = await work();
   const wallMs = performance.now() - t0;
-  const w1 = wallNow();
   const loop = await monitor.end();
+  // The echo window ends after the monitor's settle time, so a window is never shorter than a ping interval.
+  const w1 = wallNow();
   const echo = probe ? await probe.report(w0, w1) : undefined;
   const result: ModeResult = {
     mode,
