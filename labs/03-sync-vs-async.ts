@@ -35,6 +35,7 @@ const spec = {
     size: { type: 'string', description: `big file size: bytes or with KiB/MiB/GiB (demo ${DEMO_SIZE}, run ${FULL_SIZE})`, valueName: 'SIZE' },
     files: { type: 'string', default: '100', description: `small files of ${SMALL_FILE_BYTES / 1024} KiB each`, valueName: 'N' },
     workers: { type: 'string', description: `worker_threads pool size (default: the core count, ${availableParallelism()})`, valueName: 'N' },
+    nice: { type: 'string', default: '0', description: 'nice value of the pool threads (Linux), 0-19', valueName: 'N' },
     'max-queue': { type: 'string', default: String(DEFAULT_MAX_QUEUE), description: 'pool tasks waiting before ERR_QUEUE_FULL', valueName: 'N' },
     'split': { type: 'string', default: String(DEFAULT_SPLIT_BYTES / MiB), description: 'pool: read a big file in ranges of this many MiB', valueName: 'MIB' },
     'stream-chunk': { type: 'string', default: String(DEFAULT_STREAM_CHUNK / 1024), description: 'stream highWaterMark in KiB', valueName: 'KIB' },
@@ -95,6 +96,7 @@ async function demo(ctx: Ctx, defaultSize: string): Promise<number> {
   const smallFiles = parseIntOption('files', v.files, { min: 0, max: 100_000 })!;
   const workers = parseIntOption('workers', v.workers, { min: 1, max: 256, default: availableParallelism() })!;
   const maxQueue = parseIntOption('max-queue', v['max-queue'], { min: 0, max: 1_000_000 })!;
+  const nice = parseIntOption('nice', v.nice, { min: 0, max: 19 })!;
   const splitBytes = parseIntOption('split', v.split, { min: 1, max: 8192 })! * MiB;
   const streamChunk = parseIntOption('stream-chunk', v['stream-chunk'], { min: 1, max: 1024 * 1024 })! * 1024;
   const pingMs = parseIntOption('ping-ms', v['ping-ms'], { min: 1, max: 1000 })!;
@@ -117,7 +119,7 @@ async function demo(ctx: Ctx, defaultSize: string): Promise<number> {
   out.event('files', { dir: files.dir, bigBytes, smallFiles, smallBytes: SMALL_FILE_BYTES, totalBytes: files.totalBytes },
     `${files.dir}: big.bin ${fmtBytes(bigBytes)} + ${smallFiles} files of ${SMALL_FILE_BYTES / 1024} KiB = ${fmtBytes(files.totalBytes)} (written just now, so warm in the page cache)`);
 
-  const pool = new WorkerPool({ size: workers, maxQueue });
+  const pool = new WorkerPool({ size: workers, maxQueue, nice });
   let probe: EchoProbe | undefined;
   try {
     await pool.ready();
@@ -126,7 +128,7 @@ async function demo(ctx: Ctx, defaultSize: string): Promise<number> {
       out.event('probe', { url: `tcp://${ctx.common.host}:${probe.port}`, pingMs, clientPid: probe.child.pid },
         `echo server on tcp://${ctx.common.host}:${probe.port} (this loop), pinged every ${pingMs} ms by child process ${probe.child.pid}`);
     }
-    out.say(`heartbeat: a ${1} ms setInterval ticker + perf_hooks.monitorEventLoopDelay({ resolution: 1 }); pool: ${workers} worker threads, queue bound ${maxQueue}`);
+    out.say(`heartbeat: a ${1} ms setInterval ticker + perf_hooks.monitorEventLoopDelay({ resolution: 1 }); pool: ${workers} worker threads${nice ? ` at nice ${nice}` : ''}, queue bound ${maxQueue}`);
 
     const outcome = await runModes({
       paths: files.all, pool, probe, modes, streamChunkBytes: streamChunk, splitBytes,

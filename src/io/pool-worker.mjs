@@ -2,12 +2,25 @@
 // under `node`, under `tsx` and from a test, with no loader in the worker (the pool starts it with
 // execArgv: []). It blocks only its own thread: sync reads here never touch the main event loop nor the
 // libuv threadpool, and the bytes go back by transferring the ArrayBuffer, not by copying it.
-import { parentPort } from 'node:worker_threads';
-import { openSync, fstatSync, readSync, closeSync } from 'node:fs';
+import { parentPort, workerData } from 'node:worker_threads';
+import { openSync, fstatSync, readSync, closeSync, readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { createHash } from 'node:crypto';
 
 if (!parentPort) throw new Error('pool-worker.mjs must run as a worker thread');
 const port = parentPort;
+
+// Lower this thread's priority (Linux: setpriority(2) on a thread id applies to that thread only), so
+// when the event loop thread wakes it gets a core at once instead of waiting out a pool thread's time
+// slice. Raising one's own nice value needs no privilege; where it fails the thread simply runs at 0.
+if (workerData?.nice) {
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    if (Number.isInteger(tid) && tid > 0) setPriority(tid, workerData.nice);
+  } catch {
+    /* not Linux, or /proc not mounted */
+  }
+}
 
 /** Reads [offset, offset+length) into a fresh ArrayBuffer that this thread owns and can transfer. */
 function readRange(path, offset, length) {

@@ -9,6 +9,7 @@ import { stat } from 'node:fs/promises';
 import { WirelabError, WirelabRangeError } from '../errors.ts';
 
 export const DEFAULT_MAX_QUEUE = 1024;
+export const DEFAULT_NICE = 0;
 /** A file bigger than this is read as several ranges, one task each, so every thread can help. */
 export const DEFAULT_SPLIT_BYTES = 32 * 1024 * 1024;
 
@@ -19,6 +20,12 @@ export interface PoolOptions {
   size?: number;
   /** Tasks waiting for a thread before run() refuses with ERR_QUEUE_FULL (default 1024). */
   maxQueue?: number;
+  /**
+   * Nice value for the pool threads (Linux; default 0, unchanged). With as many busy threads as cores, the
+   * event loop thread may wait for a time slice each time it wakes; a nice pool yields to it sooner.
+   * (bench/io.bench.ts measures both; on a loaded machine the difference drowns in the noise.)
+   */
+  nice?: number;
 }
 
 export interface PoolStats {
@@ -78,6 +85,7 @@ export function ownedArrayBuffer(buf: Uint8Array): ArrayBuffer | undefined {
 export class WorkerPool {
   readonly size: number;
   readonly maxQueue: number;
+  readonly nice: number;
   private readonly slots: Slot[] = [];
   private readonly queue: Job[] = [];
   private nextId = 1;
@@ -92,6 +100,8 @@ export class WorkerPool {
     if (!Number.isInteger(maxQueue) || maxQueue < 0) throw new WirelabRangeError('ERR_BAD_ARGS', `maxQueue must be a whole number >= 0, got ${maxQueue}`);
     this.size = size;
     this.maxQueue = maxQueue;
+    this.nice = options.nice ?? DEFAULT_NICE;
+    if (!Number.isInteger(this.nice) || this.nice < 0 || this.nice > 19) throw new WirelabRangeError('ERR_BAD_ARGS', `nice must be from 0 to 19, got ${this.nice}`);
     for (let i = 0; i < size; i++) this.slots.push(this.spawn());
   }
 
@@ -107,7 +117,7 @@ export class WorkerPool {
 
   private spawn(): Slot {
     // execArgv: [] keeps the parent's loader (tsx) out of the worker: pool-worker.mjs is plain JavaScript.
-    const worker = new Worker(WORKER_URL, { execArgv: [] });
+    const worker = new Worker(WORKER_URL, { execArgv: [], workerData: { nice: this.nice } });
     const online = new Promise<void>((resolve) => {
       worker.once('online', resolve);
       worker.once('exit', () => resolve());
