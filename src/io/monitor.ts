@@ -108,7 +108,8 @@ export function renderTimeline(report: LoopReport, options: { mark?: string; gap
   };
   for (let r = 0; r < rows; r++) {
     const slice = cells.slice(r * TIMELINE_BUCKET_MS, (r + 1) * TIMELINE_BUCKET_MS);
-    const body = slice.map((x) => (x ? mark : gap)).join('');
+    // Cells past the end of the window are blank, not gaps: nothing was measured there.
+    const body = slice.map((x, i) => (x ? mark : r * TIMELINE_BUCKET_MS + i * TICK_MS >= duration ? ' ' : gap)).join('');
     const n = slice.filter(Boolean).length;
     if (body === prev) {
       repeats++;
