@@ -10,6 +10,7 @@ import { createLabFiles } from '../src/io/files.ts';
 import { WorkerPool } from '../src/io/pool.ts';
 import { EchoProbe } from '../src/io/echo.ts';
 import { runModes, measure, collectGarbage, MODES, type ModeName, type ModeResult } from '../src/io/modes.ts';
+import { readAllPool, byteCount } from '../src/io/readers.ts';
 import { writeReport } from './lib/results.ts';
 
 const MiB = 1024 * 1024;
@@ -21,7 +22,7 @@ const sizeMiB = Number.parseInt(String(values.size), 10);
 const rounds = Number.parseInt(String(values.rounds), 10);
 const workers = values.workers ? Number.parseInt(String(values.workers), 10) : availableParallelism();
 
-type Row = ModeName | 'ceiling: Buffer.copy' | 'workers-nice';
+type Row = ModeName | 'ceiling: Buffer.copy' | 'workers-nice' | 'workers-recycled';
 const samples = new Map<Row, ModeResult[]>();
 const add = (name: Row, r: ModeResult) => samples.set(name, [...(samples.get(name) ?? []), r]);
 
@@ -30,7 +31,8 @@ process.once('exit', () => files.remove());
 readFileSync(files.big); // warm: every round reads from the page cache
 const pool = new WorkerPool({ size: workers });
 const nicePool = new WorkerPool({ size: workers, nice: 10 });
-await Promise.all([pool.ready(), nicePool.ready()]);
+const recyclePool = new WorkerPool({ size: workers, maxRecycledBytes: 2 * files.totalBytes });
+await Promise.all([pool.ready(), nicePool.ready(), recyclePool.ready()]);
 const probe = await EchoProbe.start({ pingMs: 2 });
 try {
   for (let round = 0; round < rounds; round++) {
@@ -39,6 +41,15 @@ try {
     // The same pool mode with the threads at nice 10: does yielding the CPU to the loop thread lower its delay?
     const nice = await runModes({ paths: files.all, pool: nicePool, probe, modes: ['workers'] });
     add('workers-nice', nice.results[0]!);
+    // The pool again, reading into the ArrayBuffers the previous round handed back (recycle()): no page
+    // faults, no kernel zeroing of fresh pages. Round 1 starts with none, so the median is the warm case.
+    collectGarbage();
+    const recycled = await measure('workers', async () => {
+      const read = await readAllPool(recyclePool, files.all);
+      return { bytes: byteCount(read), read };
+    }, probe);
+    recyclePool.recycle(recycled.value.read.flat());
+    add('workers-recycled', recycled.result);
     // The memory-copy ceiling: the same bytes, already in memory, copied into a buffer that is already
     // faulted in (so the figure is the copy, not page faults).
     const src = readFileSync(files.big);
@@ -52,6 +63,7 @@ try {
   await probe.stop();
   await pool.close();
   await nicePool.close();
+  await recyclePool.close();
   files.remove();
 }
 
@@ -71,7 +83,7 @@ const stat = (name: Row) => {
   };
 };
 const sync = stat('sync');
-const order: Row[] = ['sync', 'ceiling: Buffer.copy', 'promises', 'stream', 'workers', 'workers-nice', 'hash-main', 'hash-workers'];
+const order: Row[] = ['sync', 'ceiling: Buffer.copy', 'promises', 'stream', 'workers', 'workers-nice', 'workers-recycled', 'hash-main', 'hash-workers'];
 const label: Record<Row, string> = {
   sync: 'readFileSync (page-cache ceiling)',
   'ceiling: Buffer.copy': 'Buffer.copy in memory (memory-copy ceiling)',
@@ -79,6 +91,7 @@ const label: Record<Row, string> = {
   stream: 'fs.createReadStream (1 MiB chunks)',
   workers: `worker_threads pool (${workers} threads, 32 MiB ranges)`,
   'workers-nice': `the same pool, threads at nice 10`,
+  'workers-recycled': `the same pool reading into recycled ArrayBuffers`,
   'hash-main': 'sha256 on the main thread',
   'hash-workers': `sha256 in the pool (${workers} threads)`,
 };
@@ -104,6 +117,7 @@ const notes = [
   `Goal loop delay max < 10 ms in every async mode (median of rounds): ${asyncModes.map((m) => `${m} ${stat(m).delayMed.toFixed(1)} ms`).join(', ')}: ${goal(asyncModes.every((m) => stat(m).delayMed < 10))}; worst round: ${asyncModes.map((m) => `${m} ${stat(m).delayWorst.toFixed(1)} ms`).join(', ')}.`,
   `readFileSync stalls the loop for its whole read: loop delay max ${sync.delayMed.toFixed(1)} ms for a ${sync.wall.toFixed(1)} ms read (median).`,
   'The page-cache ceiling is one thread copying from the page cache into fresh (page-faulting) memory; the pool splits the file in ranges so both cores copy, which is the only way past it, and on a 2-core machine it then competes with the main thread for CPU.',
+  `Recycled buffers: ${(stat('workers-recycled').rate / MiB).toFixed(0)} MiB/s vs ${(stat('workers').rate / MiB).toFixed(0)} MiB/s into fresh memory: the difference is page faults and the kernel zeroing new pages, which readFileSync pays too (it allocates a fresh buffer per call).`,
   `Pool threads at nice 10 vs 0: loop delay max ${stat('workers-nice').delayMed.toFixed(1)} vs ${stat('workers').delayMed.toFixed(1)} ms (median), ${(stat('workers-nice').rate / MiB).toFixed(0)} vs ${(stat('workers').rate / MiB).toFixed(0)} MiB/s.`,
   'A full GC runs between modes outside the timing windows (freeing 256 MiB costs a ~100 ms Mark-Compact pause on the main thread here); figures measured on a busy shared machine are provisional.',
 ];

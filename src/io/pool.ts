@@ -26,6 +26,11 @@ export interface PoolOptions {
    * (bench/io.bench.ts measures both; on a loaded machine the difference drowns in the noise.)
    */
   nice?: number;
+  /**
+   * Bytes of ArrayBuffers handed back with recycle() that the threads keep for reuse (default 0: off).
+   * Split evenly between threads. Memory held even while idle, so it is opt-in.
+   */
+  maxRecycledBytes?: number;
 }
 
 export interface PoolStats {
@@ -36,6 +41,8 @@ export interface PoolStats {
   failed: number;
   /** Threads that died and were replaced. */
   replaced: number;
+  /** Reads that went into a recycled ArrayBuffer instead of a fresh one. */
+  recycledReads: number;
 }
 
 type Task =
@@ -86,12 +93,14 @@ export class WorkerPool {
   readonly size: number;
   readonly maxQueue: number;
   readonly nice: number;
+  readonly maxRecycledBytes: number;
+  private nextRecycle = 0;
   private readonly slots: Slot[] = [];
   private readonly queue: Job[] = [];
   private nextId = 1;
   private closing = false;
   private closed: Promise<void> | undefined;
-  private stats_ = { completed: 0, failed: 0, replaced: 0 };
+  private stats_ = { completed: 0, failed: 0, replaced: 0, recycledReads: 0 };
 
   constructor(options: PoolOptions = {}) {
     const size = options.size ?? availableParallelism();
@@ -101,6 +110,7 @@ export class WorkerPool {
     this.size = size;
     this.maxQueue = maxQueue;
     this.nice = options.nice ?? DEFAULT_NICE;
+    this.maxRecycledBytes = options.maxRecycledBytes ?? 0;
     if (!Number.isInteger(this.nice) || this.nice < 0 || this.nice > 19) throw new WirelabRangeError('ERR_BAD_ARGS', `nice must be from 0 to 19, got ${this.nice}`);
     for (let i = 0; i < size; i++) this.slots.push(this.spawn());
   }
@@ -117,7 +127,7 @@ export class WorkerPool {
 
   private spawn(): Slot {
     // execArgv: [] keeps the parent's loader (tsx) out of the worker: pool-worker.mjs is plain JavaScript.
-    const worker = new Worker(WORKER_URL, { execArgv: [], workerData: { nice: this.nice } });
+    const worker = new Worker(WORKER_URL, { execArgv: [], workerData: { nice: this.nice, maxRecycledBytes: Math.floor(this.maxRecycledBytes / this.size) } });
     const online = new Promise<void>((resolve) => {
       worker.once('online', resolve);
       worker.once('exit', () => resolve());
@@ -192,7 +202,8 @@ export class WorkerPool {
 
   /** Reads a byte range (the whole file by default) on a pool thread; the Buffer owns the transferred memory. */
   async read(path: string, range: { offset?: number; length?: number } = {}): Promise<Buffer> {
-    const { buffer } = await this.run<{ buffer: ArrayBuffer }>({ op: 'read', path, ...range });
+    const { buffer, reused } = await this.run<{ buffer: ArrayBuffer; reused: boolean }>({ op: 'read', path, ...range });
+    if (reused) this.stats_.recycledReads++;
     return Buffer.from(buffer);
   }
 
@@ -221,6 +232,26 @@ export class WorkerPool {
     });
     const r = await this.run<{ digest: string; buffers: ArrayBuffer[] }>({ op: 'sha256', buffers: abs }, abs);
     return { digest: r.digest, buffers: r.buffers.map((ab) => Buffer.from(ab)) };
+  }
+
+  /**
+   * Hands buffers back for reuse by later reads of the same size (see maxRecycledBytes). They are
+   * transferred, so the caller's Buffers are detached afterwards (byteLength 0) and cannot alias a later
+   * read. Buffers that share their ArrayBuffer are skipped. Returns the bytes handed over.
+   */
+  recycle(buffers: Buffer[]): number {
+    if (this.maxRecycledBytes === 0 || this.closing) return 0;
+    const live = this.slots.filter((s) => !s.exited);
+    if (live.length === 0) return 0;
+    let bytes = 0;
+    for (const b of buffers) {
+      const ab = ownedArrayBuffer(b);
+      if (!ab || ab.byteLength === 0) continue;
+      bytes += ab.byteLength; // before the transfer detaches it
+      const slot = live[this.nextRecycle++ % live.length]!;
+      slot.worker.postMessage({ id: 0, op: 'recycle', buffers: [ab] }, [ab]);
+    }
+    return bytes;
   }
 
   /**

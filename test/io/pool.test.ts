@@ -101,6 +101,22 @@ test('close() finishes queued work, then refuses new work with ERR_POOL_CLOSED',
   await rejects(p.run({ op: 'throw' }), 'ERR_POOL_CLOSED');
 });
 
+test('recycled buffers are reused for later reads and never alias them: the bytes are the file\'s', async () => {
+  const p = new WorkerPool({ size: 1, maxRecycledBytes: 8 * MiB });
+  try {
+    const expected = sha([readFileSync(file)]);
+    const first = await p.readFile(file, 1 * MiB);
+    const handed = p.recycle(first);
+    assert.is(handed, 3 * MiB + 12345);
+    assert.ok(first.every((b) => b.byteLength === 0), 'the caller\'s views are detached');
+    const second = await p.readFile(file, 1 * MiB);
+    assert.is(sha(second), expected);
+    assert.is(p.stats.recycledReads, 4, 'all four ranges went into recycled memory');
+  } finally {
+    await p.close();
+  }
+});
+
 test('sha256 refuses a buffer that shares its ArrayBuffer, rather than copy it silently', async () => {
   const whole = Buffer.from(new ArrayBuffer(64));
   await rejects(pool.sha256([whole.subarray(8, 16)]), 'ERR_NOT_TRANSFERABLE');
