@@ -3,7 +3,7 @@
 // memory (the memory-copy ceiling). Modes run round-robin, ROUNDS times, so a noisy neighbour hurts every
 // mode alike; the table gives medians and the worst loop delay seen.
 // Usage: npm run bench -- io [--size 256MiB] [--rounds 7] [--workers N]
-import { availableParallelism } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { createLabFiles } from '../src/io/files.ts';
@@ -26,6 +26,7 @@ type Row = ModeName | 'ceiling: Buffer.copy' | 'workers-nice' | 'workers-recycle
 const samples = new Map<Row, ModeResult[]>();
 const add = (name: Row, r: ModeResult) => samples.set(name, [...(samples.get(name) ?? []), r]);
 
+const loadBefore = loadavg()[0]!;
 const files = createLabFiles({ bigBytes: sizeMiB * MiB, smallFiles: 0, prefix: 'wirelab-bench-io-' });
 process.once('exit', () => files.remove());
 readFileSync(files.big); // warm: every round reads from the page cache
@@ -112,7 +113,7 @@ const pct = (name: Row) => (stat(name).rate / sync.rate) * 100;
 const goal = (ok: boolean) => (ok ? 'met' : 'NOT met');
 const asyncModes: Row[] = ['promises', 'stream', 'workers'];
 const notes = [
-  `${sizeMiB} MiB file, warm in the page cache; ${rounds} rounds, modes round-robin; ${workers} pool threads; echo pings every 2 ms from a child process.`,
+  `${sizeMiB} MiB file, warm in the page cache; ${rounds} rounds, modes round-robin; ${workers} pool threads; echo pings every 2 ms from a child process. 1-minute load average ${loadBefore.toFixed(1)} before, ${loadavg()[0]!.toFixed(1)} after, on ${availableParallelism()} cores (above the core count, every figure here is mostly the neighbours).`,
   `Goal fs.promises >= 80% of readFileSync: ${pct('promises').toFixed(0)}%, ${goal(pct('promises') >= 80)}. Goal stream >= 80%: ${pct('stream').toFixed(0)}%, ${goal(pct('stream') >= 80)}. Goal pool >= 100%: ${pct('workers').toFixed(0)}%, ${goal(pct('workers') >= 100)}.`,
   `Goal loop delay max < 10 ms in every async mode (median of rounds): ${asyncModes.map((m) => `${m} ${stat(m).delayMed.toFixed(1)} ms`).join(', ')}: ${goal(asyncModes.every((m) => stat(m).delayMed < 10))}; worst round: ${asyncModes.map((m) => `${m} ${stat(m).delayWorst.toFixed(1)} ms`).join(', ')}.`,
   `readFileSync stalls the loop for its whole read: loop delay max ${sync.delayMed.toFixed(1)} ms for a ${sync.wall.toFixed(1)} ms read (median).`,

@@ -89,7 +89,7 @@ const fmtBytes = (n: number) => (n >= MiB ? `${(n / MiB).toFixed(1)} MiB` : `${(
 const fmtRate = (n: number) => `${(n / MiB).toFixed(0)} MiB/s`;
 const fmtMs = (n: number | null) => (n === null ? '-' : n.toFixed(1));
 
-async function demo(ctx: Ctx, defaultSize: string): Promise<number> {
+async function demo(ctx: Ctx, defaultSize: string, quick: boolean): Promise<number> {
   const { out } = ctx;
   const v = ctx.values;
   const bigBytes = parseSize('size', v.size ?? defaultSize);
@@ -154,11 +154,11 @@ async function demo(ctx: Ctx, defaultSize: string): Promise<number> {
 
   if (!v['no-threadpool']) {
     out.heading(`threadpool saturation: ${slowReads} slow reads (${slowReadMs} ms each), then dns.lookup('localhost') and a 16 KiB read`);
-    out.say('each UV_THREADPOOL_SIZE runs in its own child process (libuv reads it once, at start-up). A slow read is a read(2) on a FIFO');
+    out.say(`each UV_THREADPOOL_SIZE runs in its own child process (libuv reads it once, at start-up)${quick ? ', all at once to keep the demo short (`run` does one at a time)' : ''}. A slow read is a read(2) on a FIFO`);
     out.say(`that a responder thread answers ${slowReadMs} ms after it sees the read waiting (in /proc/self/task/*/syscall), like a slow disk.`);
     const rows: SaturationResult[] = [];
     await runSaturation({
-      sizes: poolSizes, slowReads, slowReadMs,
+      sizes: poolSizes, slowReads, slowReadMs, concurrent: quick,
       onResult: (r) => {
         rows.push(r);
         out.event('result', { mode: r.mode, size: r.size, lookupDelayMs: r.lookupDelayMs, smallReadDelayMs: r.smallReadDelayMs, slowReads: r.slowReads, slowReadDelayMs: r.slowReadDelayMs, slowReadsTotalMs: r.slowReadsTotalMs, baselineLookupMs: r.baselineLookupMs, baselineSmallReadMs: r.baselineSmallReadMs },
@@ -230,8 +230,8 @@ async function client(ctx: Ctx): Promise<number> {
 }
 
 await runLab(spec, {
-  demo: (ctx) => demo(ctx, DEMO_SIZE),
-  run: (ctx) => demo(ctx, FULL_SIZE),
+  demo: (ctx) => demo(ctx, DEMO_SIZE, true),
+  run: (ctx) => demo(ctx, FULL_SIZE, false),
   server,
   client,
 });

@@ -64,7 +64,8 @@ parentPort.postMessage('ready');
 `;
 
 // Warm up what the measured calls use (the threadpool itself, NSS for getaddrinfo, the small file), so the
-// delays below are queueing, not first-use costs.
+// delays below are queueing, not first-use costs; then the same two calls on an idle pool, for comparison.
+await measureQuick();
 const baseline = await measureQuick();
 
 const responder = new Worker(responderSource, { eval: true, workerData: { readFds, writeFds, delayMs, readSyscalls: READ_SYSCALLS } });

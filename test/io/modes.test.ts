@@ -24,8 +24,10 @@ test.after(async () => {
 
 const byMode = (rs: ModeResult[]) => Object.fromEntries(rs.map((r) => [r.mode, r]));
 
-test('sync blocks the loop for most of its read; promises, stream and the pool leave it far freer', async () => {
-  // The machine is shared: one retry if a descheduled main thread made an async mode look stalled.
+test('sync blocks the loop for most of its read; promises, stream and the pool leave it free for most of theirs', async () => {
+  // Each async mode is judged against its own read time, not against sync's: on a loaded machine a
+  // descheduled process stalls every mode, but only sync can stall for (nearly) the whole read.
+  // The machine is shared: one retry if a long deschedule still made an async mode look blocked.
   let last = '';
   for (let attempt = 0; attempt < 2; attempt++) {
     const { results } = await runModes({ paths: files.all, pool, modes: ['sync', 'promises', 'stream', 'workers'] });
@@ -33,15 +35,16 @@ test('sync blocks the loop for most of its read; promises, stream and the pool l
     const sync = m.sync!;
     assert.ok(sync.loopDelayMaxMs >= 0.5 * sync.wallMs, `sync: loop delay ${sync.loopDelayMaxMs} ms of ${sync.wallMs} ms`);
     assert.ok(sync.ticksMissed >= 0.5 * sync.wallMs, `sync: ${sync.ticksMissed} ticks missed in ${sync.wallMs} ms`);
-    const slow = ['promises', 'stream', 'workers'].filter((name) => {
-      const r = m[name]!;
-      return !(r.loopDelayMaxMs < 0.5 * sync.loopDelayMaxMs && r.loopDelayMaxMs < 0.5 * r.wallMs);
-    });
     for (const r of results) assert.is(r.bytes, files.totalBytes, `${r.mode} read every byte`);
-    if (slow.length === 0) return;
-    last = slow.map((n) => `${n}: ${m[n]!.loopDelayMaxMs} ms of ${m[n]!.wallMs} ms (sync ${sync.loopDelayMaxMs})`).join('; ');
+    const blocked = ['promises', 'stream', 'workers'].filter((name) => {
+      const r = m[name]!;
+      const ticked = r.loop.ticks.length;
+      return !(r.loopDelayMaxMs < 0.5 * r.wallMs && ticked >= 5);
+    });
+    if (blocked.length === 0) return;
+    last = blocked.map((n) => `${n}: loop delay ${m[n]!.loopDelayMaxMs} ms of ${m[n]!.wallMs} ms, ${m[n]!.loop.ticks.length} ticks`).join('; ');
   }
-  assert.unreachable(`async modes stalled the loop: ${last}`);
+  assert.unreachable(`async modes blocked the loop for most of their read: ${last}`);
 });
 
 test('hashing on the main thread stalls the loop, hashing in the pool does not; both digests match readFileSync', async () => {
