@@ -4,9 +4,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
-need_strace
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+prepare
 
 {
 header epoll
@@ -41,4 +39,4 @@ claim "the other epoll user is a separate loop on its own epoll fd (Node's platf
 claim "between events the loop sleeps in epoll_pwait with the next timer as its timeout (a positive timeout that expires with 0 events)" \
   grep -qE "^$main +epoll_pwait\([0-9]+, \[\], [0-9]+, [1-9][0-9]*, NULL, 8\) = 0" "$t"
 finish
-} | tee "$here/../captures/epoll.txt"
+} | tee "$(capture_path epoll)"

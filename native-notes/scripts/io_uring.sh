@@ -5,11 +5,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
-need_strace
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-file="$tmp/data.bin"
-head -c $((4 * 1024 * 1024)) /dev/urandom >"$file"
+prepare 4
 calls=openat,read,pread64,readv,preadv,close,clone,clone3,write,epoll_ctl,epoll_pwait,io_uring_setup,io_uring_enter,io_uring_register
 
 run_file() { # $1 = label, $2 = UV_USE_IO_URING value or "unset"
@@ -22,9 +18,6 @@ run_file() { # $1 = label, $2 = UV_USE_IO_URING value or "unset"
 }
 run_sock() { # $1 = label, $2 = UV_USE_IO_URING value
   UV_USE_IO_URING=$2 strace -f -qq -o "$tmp/$1.trace" -e trace=$calls node "$here/sock.mjs" 2>/dev/null
-}
-field() {
-  node -e 'const [f, ph, expr] = process.argv.slice(1); const p = require("fs").readFileSync(f, "utf8").trim().split("\n").map(JSON.parse).find((x) => x.phase === ph); console.log(eval(expr))' "$tmp/$1.json" "$2" "$3"
 }
 count() { grep -cE "$2" "$tmp/$1.trace" || true; }
 
@@ -62,4 +55,4 @@ claim "readFileSync is unchanged by io_uring: one read(2) on the main thread" te
 claim "with UV_USE_IO_URING=1, most epoll_ctl syscalls are batched into io_uring_enter" \
   test "$(count sock-on 'epoll_ctl\(')" -lt "$(count sock-off 'epoll_ctl\(')"
 finish
-} | tee "$here/../captures/io_uring.txt"
+} | tee "$(capture_path io_uring)"

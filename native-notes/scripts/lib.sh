@@ -2,6 +2,11 @@
 # Source it; then call `header NAME`, `claim "text" test-command...`, and `finish`.
 failed=0
 
+# Where the output is kept: native-notes/captures/NAME.txt, or nowhere with NATIVE_NOTES_NO_CAPTURE=1 (tests).
+capture_path() {
+  if [ "${NATIVE_NOTES_NO_CAPTURE:-}" = 1 ]; then echo /dev/null; else echo "$here/../captures/$1.txt"; fi
+}
+
 header() {
   echo "# native-notes/scripts/$1.sh"
   echo "date:     $(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -27,6 +32,23 @@ finish() {
   echo
   if [ "$failed" = 0 ]; then echo "every claim held"; else echo "SOME CLAIMS FAILED"; fi
   return "$failed"
+}
+
+# Checks strace can run, makes a scratch directory $tmp (removed at exit) and, if asked, a random test file
+# $file of $1 MiB in it.
+prepare() {
+  need_strace
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  if [ -n "${1:-}" ]; then
+    file="$tmp/data.bin"
+    head -c $(($1 * 1024 * 1024)) /dev/urandom >"$file"
+  fi
+}
+
+# field LABEL PHASE EXPR: a value from analyze-fs.mjs output $tmp/LABEL.json, for phase PHASE (p is the phase).
+field() {
+  node -e 'const [f, ph, expr] = process.argv.slice(1); const p = require("fs").readFileSync(f, "utf8").trim().split("\n").map(JSON.parse).find((x) => x.phase === ph); console.log(eval(expr))' "$tmp/$1.json" "$2" "$3"
 }
 
 need_strace() {

@@ -4,11 +4,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
-need_strace
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-file="$tmp/data.bin"
-head -c $((4 * 1024 * 1024)) /dev/urandom >"$file"
+prepare 4
 
 trace_run() { # $1 = label, rest = env assignments
   local label=$1
@@ -18,9 +14,6 @@ trace_run() { # $1 = label, rest = env assignments
     node "$here/file.mjs" "$file" 2>"$tmp/$label.stderr"
   main=$(sed -n 's/^main-tid //p' "$tmp/$label.stderr")
   node "$here/analyze-fs.mjs" "$tmp/$label.trace" "$file" "$main" >"$tmp/$label.json"
-}
-field() { # $1 = label, $2 = phase, $3 = JS expression over p
-  node -e 'const [f, ph, expr] = process.argv.slice(1); const p = require("fs").readFileSync(f, "utf8").trim().split("\n").map(JSON.parse).find((x) => x.phase === ph); console.log(eval(expr))' "$tmp/$1.json" "$2" "$3"
 }
 
 {
@@ -50,4 +43,4 @@ claim "dns.lookup opens /etc/hosts on a threadpool thread (getaddrinfo runs in t
   bash -c "awk '/== phase lookup ==/{on=1} on' '$tmp/default.trace' | grep -E 'openat\(AT_FDCWD, \"/etc/hosts\"' | grep -qv \"^$(sed -n 's/^main-tid //p' "$tmp/default.stderr") \""
 claim "while the pool reads, the main thread waits in epoll_pwait (woken by the pool's completion)" test "$(field default readFile 'p.mainEpollWaits > 0')" = true
 finish
-} | tee "$here/../captures/threadpool.txt"
+} | tee "$(capture_path threadpool)"
