@@ -186,7 +186,7 @@ function printMode(ctx: Ctx, r: ModeResult, timeline: boolean): void {
   if (timeline) {
     out.raw(`timeline (one row per 10 ms, one cell per ms: ${c.green('█')} the loop ticked, · it was stalled):\n`);
     out.raw(renderTimeline(r.loop, { maxRows: 40 }));
-    out.raw('gaps between ticks:\n');
+    out.raw('event loop delay histogram (perf_hooks percentiles, then the gaps between 1 ms ticks, bucketed):\n');
     out.raw(renderHistogram(r.loop));
   }
   const stalled = r.loopDelayMaxMs >= r.wallMs * 0.5;

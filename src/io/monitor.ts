@@ -21,6 +21,8 @@ export interface LoopReport {
   loopDelayP50Ms: number;
   loopDelayP99Ms: number;
   loopDelaySamples: number;
+  /** monitorEventLoopDelay's percentiles in ms (50, 90, 99, 99.9, 100), for the histogram line. */
+  loopDelayPercentilesMs: { p: number; ms: number }[];
 }
 
 export class LoopMonitor {
@@ -81,6 +83,7 @@ export class LoopMonitor {
       loopDelayP50Ms: count > 0 ? h.percentile(50) / 1e6 : 0,
       loopDelayP99Ms: count > 0 ? h.percentile(99) / 1e6 : maxGap,
       loopDelaySamples: count,
+      loopDelayPercentilesMs: count > 0 ? [50, 90, 99, 99.9, 100].map((p) => ({ p, ms: h.percentile(p) / 1e6 })) : [],
     };
   }
 }
@@ -153,7 +156,9 @@ export function renderHistogram(report: LoopReport, width = 40): string {
   // Trim empty buckets at the top end so a healthy loop prints three lines, not eleven.
   let last = rows.length - 1;
   while (last > 0 && rows[last]!.count === 0) last--;
+  const eld = report.loopDelayPercentilesMs.map(({ p, ms }) => `${p === 100 ? 'max' : `p${p}`} ${ms.toFixed(1)}`).join(', ');
   return (
+    (eld ? `  perf_hooks.monitorEventLoopDelay (${report.loopDelaySamples} samples, ms): ${eld}\n` : '') +
     rows
       .slice(0, last + 1)
       .map((r) => `  ${r.label.padStart(12)} ${String(r.count).padStart(6)} ${'#'.repeat(r.count === 0 ? 0 : Math.max(1, Math.round((r.count / max) * width)))}`)
