@@ -76,6 +76,12 @@ export interface ServerState {
   tcpBufferedBytes: number;
 }
 
+interface Built {
+  reply: Buffer;
+  query?: DnsPacket;
+  event: ServerEvent;
+}
+
 function bump(table: Record<string, number>, key: string): void {
   table[key] = (table[key] ?? 0) + 1;
 }
@@ -203,6 +209,7 @@ export class DnsServer {
       if (this.closed) return;
       if (this.o.spoof && built.query?.questions.length === 1) this.sendSpoof(built.query, from);
       this.udp.send(built.reply, rinfo.port, rinfo.address);
+      this.sent(built);
     };
     const d = this.o.delayMs;
     if (d && d[1] > 0) {
@@ -269,6 +276,7 @@ export class DnsServer {
         socket.write(tcpPrefix(built.reply.length));
         const ok = socket.write(built.reply);
         socket.uncork();
+        this.sent(built);
         if (!ok) {
           socket.pause();
           socket.once('drain', () => socket.resume());
@@ -280,7 +288,7 @@ export class DnsServer {
   // ---- answering ----
 
   /** Builds the reply to one query message, or undefined when there is nothing to send. Never throws. */
-  private answer(msg: Buffer, transport: 'udp' | 'tcp', from: Endpoint): { reply: Buffer; query?: DnsPacket } | undefined {
+  private answer(msg: Buffer, transport: 'udp' | 'tcp', from: Endpoint): Built | undefined {
     if (transport === 'tcp' && msg.length >= 4 && msg.readUInt16BE(2) & FLAG_QR) {
       bump(this.stats.dropped, 'response');
       return undefined;
@@ -288,14 +296,14 @@ export class DnsServer {
     let query: DnsPacket;
     try {
       query = decode(msg, { forbidPointers: true });
-      if (opcodeOf(query.flags) !== OPCODE.QUERY) return { reply: this.finish(this.errorReply(msg, RCODE.NOTIMP, query), transport, from, query.edns), query };
+      if (opcodeOf(query.flags) !== OPCODE.QUERY) return { ...this.finish(this.errorReply(msg, RCODE.NOTIMP, query), transport, from, query.edns), query };
       if (query.questions.length !== 1) throw new WirelabError('ERR_DNS_BAD_QDCOUNT', `QDCOUNT is ${query.questions.length}, this server answers exactly one question`);
     } catch (err) {
       const code = errorCode(err) ?? 'ERR_UNKNOWN';
       bump(this.stats.malformed, code);
       this.emit({ type: 'malformed', transport, from, code });
       // RFC 1035 4.1.1 FORMERR; a header cut short still has its id, so it is answered.
-      return { reply: this.finish(this.errorReply(msg, RCODE.FORMERR), transport, from, undefined) };
+      return this.finish(this.errorReply(msg, RCODE.FORMERR), transport, from, undefined);
     }
     const q = query.questions[0]!;
     this.emit({ type: 'query', transport, from, id: query.id, name: q.name, qtype: typeName(q.type) });
@@ -304,13 +312,19 @@ export class DnsServer {
     if (query.edns && query.edns.version > 0) {
       // RFC 6891 6.1.3: an unsupported EDNS version is BADVERS (16: extended rcode 1, header rcode 0).
       reply.edns = { udpPayloadSize: SERVER_UDP_PAYLOAD, extendedRcode: 1, version: 0, flags: query.edns.flags & EDNS_FLAG_DO, options: [] };
-      return { reply: this.finish(reply, transport, from, query.edns), query };
+      return { ...this.finish(reply, transport, from, query.edns), query };
     }
     const { rcode, answers } = lookup(this.zone, q);
     reply.flags |= rcode;
     reply.answers = answers;
     if (query.edns) reply.edns = { udpPayloadSize: SERVER_UDP_PAYLOAD, extendedRcode: 0, version: 0, flags: query.edns.flags & EDNS_FLAG_DO, options: [] };
-    return { reply: this.finish(reply, transport, from, query.edns), query };
+    return { ...this.finish(reply, transport, from, query.edns), query };
+  }
+
+  private sent(built: Built): void {
+    this.stats.replies++;
+    if (built.event.type === 'reply') bump(this.stats.rcodes, built.event.rcode);
+    this.emit(built.event);
   }
 
   private errorReply(msg: Buffer, rcode: number, query?: DnsPacket): DnsPacket {
@@ -327,7 +341,7 @@ export class DnsServer {
   }
 
   /** Encodes, truncating over UDP past 512 bytes or the query's advertised EDNS0 size (RFC 6891 6.2.5). */
-  private finish(reply: DnsPacket, transport: 'udp' | 'tcp', to: Endpoint, queryEdns: Edns | undefined): Buffer {
+  private finish(reply: DnsPacket, transport: 'udp' | 'tcp', to: Endpoint, queryEdns: Edns | undefined): Omit<Built, 'query'> {
     let length = encodingLength(reply);
     let truncated = false;
     if (transport === 'udp') {
@@ -352,9 +366,7 @@ export class DnsServer {
       reply.answers = [];
       out = encode(reply);
     }
-    this.stats.replies++;
-    bump(this.stats.rcodes, rcodeName(reply.flags & 0xf));
-    this.emit({ type: 'reply', transport, to, id: reply.id, rcode: rcodeName(reply.flags & 0xf), answers: reply.answers.length, bytes: length, truncated });
-    return out;
+    const event: ServerEvent = { type: 'reply', transport, to, id: reply.id, rcode: rcodeName(reply.flags & 0xf), answers: reply.answers.length, bytes: length, truncated };
+    return { reply: out, event };
   }
 }

@@ -531,7 +531,10 @@ function readRdata(r: Reader, type: number, rdlength: number, owner: string): Re
 
 function describeData(type: number, data: RecordData): string {
   if (typeof data === 'string') return type === TYPE.A || type === TYPE.AAAA ? data : fqdn(data);
-  if (Array.isArray(data)) return data.map((s) => JSON.stringify(s.toString('latin1').replace(/[^\x20-\x7e]/g, '.'))).join(' ');
+  if (Array.isArray(data)) {
+    const shown = data.slice(0, 2).map((s) => JSON.stringify(s.toString('latin1').replace(/[^\x20-\x7e]/g, '.'))).join(' ');
+    return data.length > 2 ? `${shown} ... (${data.length} strings)` : shown;
+  }
   return `${data.length} bytes`;
 }
 
