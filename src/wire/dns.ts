@@ -257,7 +257,8 @@ export interface EncodeOptions {
 /** Writes into buf when given; without one it only counts, so encodingLength runs the same code. */
 class Writer {
   pos: number;
-  /** Lower-cased suffix key -> its offset from the message start (only offsets a pointer can hold). */
+  /** Suffix key -> its offset from the message start (only offsets a pointer can hold). Exact bytes: case
+   *  is kept, so `Lab` is never compressed to an earlier `LAB` (legal, RFC 1035 2.3.3, but it rewrites data). */
   readonly names = new Map<string, number>();
   constructor(readonly buf: Buffer | undefined, readonly start: number, readonly compress: boolean) {
     this.pos = start;
@@ -282,7 +283,7 @@ class Writer {
     const labels = nameToLabels(name);
     for (let i = 0; i < labels.length; i++) {
       let key = '';
-      for (let j = i; j < labels.length; j++) key += labels[j]!.length + ':' + labels[j]!.toString('latin1').toLowerCase();
+      for (let j = i; j < labels.length; j++) key += labels[j]!.length + ':' + labels[j]!.toString('latin1');
       const at = this.compress ? this.names.get(key) : undefined;
       if (at !== undefined) {
         this.u16(0xc000 | at);
