@@ -35,6 +35,7 @@ const spec = {
     backoff: { type: 'string', description: `client: ${BACKOFF_STRATEGIES.join(', ')}`, default: 'full', valueName: 'STRATEGY' },
     edns: { type: 'string', description: 'client: send an EDNS0 OPT record advertising this UDP payload size', valueName: 'BYTES' },
     tcp: { type: 'boolean', default: false, description: 'client: query over TCP' },
+    verbose: { type: 'boolean', default: false, description: 'server: a line per query and reply, not only drops and malformed input' },
   },
 } as const;
 
@@ -75,7 +76,10 @@ async function server(ctx: Ctx): Promise<number> {
     spoof: v.spoof,
     maxTcpConnections: parseIntOption('max-tcp-connections', v['max-tcp-connections'], { min: 1, max: 100_000 }),
     tcpIdleMs: parseIntOption('tcp-idle', v['tcp-idle'], { min: 1, max: 2 ** 31 - 1 }),
-    onEvent: (e) => ctx.out.event(`server-${e.type}`, { ...e, type: undefined }, describeServerEvent(e)),
+    onEvent: (e) => {
+      if ((e.type === 'query' || e.type === 'reply') && !v.verbose) return;
+      ctx.out.event(`server-${e.type}`, { ...e, type: undefined }, describeServerEvent(e));
+    },
   });
   announceListening(ctx.out, 'udp', { address: srv.address.address, port: srv.address.port, family: 'IPv4' });
   ctx.out.say(`also tcp://${srv.address.address}:${srv.address.port} (same port); zone ${zone.origin}. with ${zone.records.size} names`);
@@ -285,7 +289,8 @@ async function demo(ctx: Ctx): Promise<number> {
     out.event('contrast', { udpExchanges, udpBytes, tcpConnections: handshakes, stateBefore, stateAfter, tcpState }, [
       `${udpExchanges} UDP queries (${udpBytes} bytes both ways) went out with no handshake: the first datagram was the question.`,
       `The server's state before them: ${JSON.stringify(stateBefore)}; after them: ${JSON.stringify(stateAfter)}.`,
-      `Over UDP it kept nothing per client: no table of peers exists, every reply was built from the datagram alone.`,
+      `Over UDP it kept nothing per client: no table of peers exists, every reply was built from the datagram alone`,
+      `(the reply cache is keyed by the question's bytes, never by who asked, and is bounded).`,
       `The ${handshakes} TCP fetch${handshakes === 1 ? '' : 'es'} needed a 3-way handshake first, and while one was open the server held ${JSON.stringify(tcpState)}:`,
       `a connection entry, a reassembly buffer, an idle timer. The price of UDP's statelessness is on the client: ids, matching, timeouts, retries.`,
     ].join('\n'));

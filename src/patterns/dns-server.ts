@@ -21,6 +21,8 @@ export const DEFAULT_MAX_TCP_CONNECTIONS = 64;
 export const DEFAULT_TCP_IDLE_MS = 10_000;
 /** A bound on replies waiting out --delay, so a flood cannot queue without limit. */
 export const DEFAULT_MAX_DELAYED = 10_000;
+/** Entries in the reply cache (keyed by query content, never by client). */
+export const DEFAULT_REPLY_CACHE = 1024;
 
 export interface DnsServerOptions {
   host?: string;
@@ -74,12 +76,24 @@ export interface ServerState {
   tcpConnections: number;
   /** Bytes of partial TCP messages held in connection buffers. */
   tcpBufferedBytes: number;
+  /** Prepared replies, keyed by the query's bytes after the id: by content, not by client; bounded. */
+  replyCacheEntries: number;
 }
 
+/** A reply ready to send, with what the 'reply' event and the stats need. */
 interface Built {
   reply: Buffer;
   query?: DnsPacket;
-  event: ServerEvent;
+  id: number;
+  to: Endpoint;
+  transport: 'udp' | 'tcp';
+  rcode: string;
+  answers: number;
+  truncated: boolean;
+}
+
+interface Cached extends Built {
+  query: DnsPacket;
 }
 
 function bump(table: Record<string, number>, key: string): void {
@@ -115,6 +129,7 @@ export class DnsServer {
   private readonly random: () => number;
   private readonly delayed = new Set<NodeJS.Timeout>();
   private readonly conns = new Map<Socket, DnsTcpDecoder>();
+  private readonly cache = new Map<string, Cached>();
   private dropFirstLeft: number;
   private closed = false;
 
@@ -159,7 +174,7 @@ export class DnsServer {
   state(): ServerState {
     let buffered = 0;
     for (const d of this.conns.values()) buffered += d.bufferedBytes;
-    return { udpPerClientEntries: 0, delayedReplies: this.delayed.size, tcpConnections: this.conns.size, tcpBufferedBytes: buffered };
+    return { udpPerClientEntries: 0, delayedReplies: this.delayed.size, tcpConnections: this.conns.size, tcpBufferedBytes: buffered, replyCacheEntries: this.cache.size };
   }
 
   async close(): Promise<void> {
@@ -287,16 +302,33 @@ export class DnsServer {
 
   // ---- answering ----
 
-  /** Builds the reply to one query message, or undefined when there is nothing to send. Never throws. */
+  /**
+   * Builds the reply to one query message, or undefined when there is nothing to send. Never throws.
+   * Well-formed queries hit a cache keyed by their bytes after the id (flags, question, OPT) and the
+   * transport: the zone never changes, so the reply is the same bytes but for the id. The cache is
+   * keyed by content, never by client, and bounded (DEFAULT_REPLY_CACHE entries, then cleared).
+   */
   private answer(msg: Buffer, transport: 'udp' | 'tcp', from: Endpoint): Built | undefined {
     if (transport === 'tcp' && msg.length >= 4 && msg.readUInt16BE(2) & FLAG_QR) {
       bump(this.stats.dropped, 'response');
       return undefined;
     }
+    const key = transport + msg.toString('latin1', 2);
+    const hit = this.cache.get(key);
+    if (hit) {
+      const reply = Buffer.allocUnsafe(hit.reply.length);
+      hit.reply.copy(reply);
+      reply[0] = msg[0]!;
+      reply[1] = msg[1]!;
+      if (hit.truncated) this.stats.truncated++;
+      const id = msg.readUInt16BE(0);
+      if (this.o.onEvent) this.emit({ type: 'query', transport, from, id, name: hit.query.questions[0]!.name, qtype: typeName(hit.query.questions[0]!.type) });
+      return { ...hit, reply, id, to: from, transport, query: { ...hit.query, id } };
+    }
     let query: DnsPacket;
     try {
       query = decode(msg, { forbidPointers: true });
-      if (opcodeOf(query.flags) !== OPCODE.QUERY) return { ...this.finish(this.errorReply(msg, RCODE.NOTIMP, query), transport, from, query.edns), query };
+      if (opcodeOf(query.flags) !== OPCODE.QUERY) return this.finish(this.errorReply(msg, RCODE.NOTIMP, query), transport, from, query.edns, query);
       if (query.questions.length !== 1) throw new WirelabError('ERR_DNS_BAD_QDCOUNT', `QDCOUNT is ${query.questions.length}, this server answers exactly one question`);
     } catch (err) {
       const code = errorCode(err) ?? 'ERR_UNKNOWN';
@@ -312,19 +344,22 @@ export class DnsServer {
     if (query.edns && query.edns.version > 0) {
       // RFC 6891 6.1.3: an unsupported EDNS version is BADVERS (16: extended rcode 1, header rcode 0).
       reply.edns = { udpPayloadSize: SERVER_UDP_PAYLOAD, extendedRcode: 1, version: 0, flags: query.edns.flags & EDNS_FLAG_DO, options: [] };
-      return { ...this.finish(reply, transport, from, query.edns), query };
+    } else {
+      const { rcode, answers } = lookup(this.zone, q);
+      reply.flags |= rcode;
+      reply.answers = answers;
+      if (query.edns) reply.edns = { udpPayloadSize: SERVER_UDP_PAYLOAD, extendedRcode: 0, version: 0, flags: query.edns.flags & EDNS_FLAG_DO, options: [] };
     }
-    const { rcode, answers } = lookup(this.zone, q);
-    reply.flags |= rcode;
-    reply.answers = answers;
-    if (query.edns) reply.edns = { udpPayloadSize: SERVER_UDP_PAYLOAD, extendedRcode: 0, version: 0, flags: query.edns.flags & EDNS_FLAG_DO, options: [] };
-    return { ...this.finish(reply, transport, from, query.edns), query };
+    const built = this.finish(reply, transport, from, query.edns, query);
+    if (this.cache.size >= DEFAULT_REPLY_CACHE) this.cache.clear();
+    this.cache.set(key, { ...built, query });
+    return built;
   }
 
-  private sent(built: Built): void {
+  private sent(b: Built): void {
     this.stats.replies++;
-    if (built.event.type === 'reply') bump(this.stats.rcodes, built.event.rcode);
-    this.emit(built.event);
+    bump(this.stats.rcodes, b.rcode);
+    if (this.o.onEvent) this.emit({ type: 'reply', transport: b.transport, to: b.to, id: b.id, rcode: b.rcode, answers: b.answers, bytes: b.reply.length, truncated: b.truncated });
   }
 
   private errorReply(msg: Buffer, rcode: number, query?: DnsPacket): DnsPacket {
@@ -341,12 +376,11 @@ export class DnsServer {
   }
 
   /** Encodes, truncating over UDP past 512 bytes or the query's advertised EDNS0 size (RFC 6891 6.2.5). */
-  private finish(reply: DnsPacket, transport: 'udp' | 'tcp', to: Endpoint, queryEdns: Edns | undefined): Omit<Built, 'query'> {
-    let length = encodingLength(reply);
+  private finish(reply: DnsPacket, transport: 'udp' | 'tcp', to: Endpoint, queryEdns: Edns | undefined, query?: DnsPacket): Built {
     let truncated = false;
     if (transport === 'udp') {
       const limit = queryEdns ? Math.max(MAX_UDP_PLAIN, queryEdns.udpPayloadSize) : MAX_UDP_PLAIN;
-      if (length > limit) {
+      if (encodingLength(reply) > limit) {
         // RFC 2181 9: TC set, and the partial answer set dropped so no cache mistakes it for the whole.
         reply.flags |= FLAG_TC;
         reply.answers = [];
@@ -354,7 +388,6 @@ export class DnsServer {
         reply.additionals = [];
         truncated = true;
         this.stats.truncated++;
-        length = encodingLength(reply);
       }
     }
     let out: Buffer;
@@ -366,7 +399,6 @@ export class DnsServer {
       reply.answers = [];
       out = encode(reply);
     }
-    const event: ServerEvent = { type: 'reply', transport, to, id: reply.id, rcode: rcodeName(reply.flags & 0xf), answers: reply.answers.length, bytes: length, truncated };
-    return { reply: out, event };
+    return { reply: out, query, id: reply.id, to, transport, rcode: rcodeName(reply.flags & 0xf), answers: reply.answers.length, truncated };
   }
 }

@@ -189,9 +189,20 @@ test('TCP: a zero-length message is a framing error: the connection is closed', 
 });
 
 test('state: nothing per UDP client before or after a burst; a TCP connection is state while open', async () => {
-  assert.equal(server.state(), { udpPerClientEntries: 0, delayedReplies: 0, tcpConnections: 0, tcpBufferedBytes: 0 });
-  await Promise.all(Array.from({ length: 20 }, () => ask(query('hello.lab'))));
-  assert.equal(server.state(), { udpPerClientEntries: 0, delayedReplies: 0, tcpConnections: 0, tcpBufferedBytes: 0 });
+  const perClient = () => { const { replyCacheEntries: _c, ...rest } = server.state(); return rest; };
+  assert.equal(perClient(), { udpPerClientEntries: 0, delayedReplies: 0, tcpConnections: 0, tcpBufferedBytes: 0 });
+  // 20 clients (20 source ports) asking the same question: one cache entry, keyed by the question, not the client.
+  const cacheBefore = server.state().replyCacheEntries;
+  const socks = await Promise.all(Array.from({ length: 20 }, async () => {
+    const s = createSocket('udp4');
+    await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
+    return s;
+  }));
+  const q = query('hello.lab', TYPE.A, {}, 0);
+  await Promise.all(socks.map((s) => ask(q, server.address.port, 1000, s)));
+  for (const s of socks) s.close();
+  assert.equal(perClient(), { udpPerClientEntries: 0, delayedReplies: 0, tcpConnections: 0, tcpBufferedBytes: 0 });
+  assert.ok(server.state().replyCacheEntries <= cacheBefore + 1);
   const s = connect({ port: server.address.port, host: '127.0.0.1' });
   await once(s, 'connect');
   s.write(Buffer.from([0x00, 0x40, 0x12]));
