@@ -284,15 +284,22 @@ async function demo(ctx: Ctx): Promise<number> {
 
     // 6. The contrast, from this run's numbers.
     out.heading('6. What UDP did not need');
-    const stateAfter = main.state();
+    const sum = (states: ReturnType<DnsServer['state']>[]) => {
+      const total: Record<string, number> = {};
+      for (const st of states) for (const [k, n] of Object.entries(st)) total[k] = (total[k] ?? 0) + n;
+      return total;
+    };
+    const stateAfter = sum(servers.map((s) => s.state()));
+    const udpServed = servers.reduce((n, s) => n + s.stats.udp, 0);
     const handshakes = clients.reduce((n, cl) => n + cl.stats.tcpQueries, 0);
-    out.event('contrast', { udpExchanges, udpBytes, tcpConnections: handshakes, stateBefore, stateAfter, tcpState }, [
-      `${udpExchanges} UDP queries (${udpBytes} bytes both ways) went out with no handshake: the first datagram was the question.`,
-      `The server's state before them: ${JSON.stringify(stateBefore)}; after them: ${JSON.stringify(stateAfter)}.`,
-      `Over UDP it kept nothing per client: no table of peers exists, every reply was built from the datagram alone`,
+    out.event('contrast', { udpExchanges, udpBytes, udpServed, tcpConnections: handshakes, stateBefore, stateAfter, tcpState }, [
+      `${udpExchanges} UDP queries (${udpBytes} bytes both ways, client side) went out with no handshake: the first datagram was the question.`,
+      `Server state before (each of the ${servers.length} servers started so): ${JSON.stringify(stateBefore)}`,
+      `after answering ${udpServed} UDP datagrams from ${clients.length + 1} client sockets (summed): ${JSON.stringify(stateAfter)}.`,
+      `Over UDP nothing was kept per client: no table of peers exists, every reply was built from the datagram alone`,
       `(the reply cache is keyed by the question's bytes, never by who asked, and is bounded).`,
-      `The ${handshakes} TCP fetch${handshakes === 1 ? '' : 'es'} needed a 3-way handshake first, and while one was open the server held ${JSON.stringify(tcpState)}:`,
-      `a connection entry, a reassembly buffer, an idle timer. The price of UDP's statelessness is on the client: ids, matching, timeouts, retries.`,
+      `The ${handshakes} TCP fetch${handshakes === 1 ? '' : 'es'} needed a 3-way handshake first, and while it was open its server held ${JSON.stringify(tcpState)}:`,
+      `a connection entry, a reassembly buffer, an idle timer. The price of UDP's statelessness is paid by the client: ids, matching, timeouts, retries.`,
     ].join('\n'));
     return 0;
   } finally {
