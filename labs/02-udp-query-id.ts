@@ -28,6 +28,7 @@ const spec = {
     delay: { type: 'string', description: 'server: answer UDP after a random delay, MS or MIN-MAX (replies come out of order)', valueName: 'MS[-MS]' },
     spoof: { type: 'boolean', default: false, description: 'server: send a forged reply with a wrong id before each real one' },
     'max-tcp-connections': { type: 'string', description: 'server: TCP connections at once', default: String(DEFAULT_MAX_TCP_CONNECTIONS), valueName: 'N' },
+    'recv-buffer': { type: 'string', description: 'server: SO_RCVBUF of the UDP socket (Linux doubles it, capped by net.core.rmem_max)', valueName: 'BYTES' },
     'tcp-idle': { type: 'string', description: 'server: close an idle TCP connection after this long', default: String(DEFAULT_TCP_IDLE_MS), valueName: 'MS' },
     timeout: { type: 'string', description: 'client: per-attempt timeout', default: '1000', valueName: 'MS' },
     attempts: { type: 'string', description: 'client: attempts per query, the first included', default: '4', valueName: 'N' },
@@ -76,6 +77,7 @@ async function server(ctx: Ctx): Promise<number> {
     spoof: v.spoof,
     maxTcpConnections: parseIntOption('max-tcp-connections', v['max-tcp-connections'], { min: 1, max: 100_000 }),
     tcpIdleMs: parseIntOption('tcp-idle', v['tcp-idle'], { min: 1, max: 2 ** 31 - 1 }),
+    recvBufferSize: parseIntOption('recv-buffer', v['recv-buffer'], { min: 1024, max: 2 ** 31 - 1 }),
     onEvent: (e) => {
       if ((e.type === 'query' || e.type === 'reply') && !v.verbose) return;
       ctx.out.event(`server-${e.type}`, { ...e, type: undefined }, describeServerEvent(e));

@@ -40,6 +40,8 @@ export interface DnsServerOptions {
   dropFirst?: number;
   maxTcpConnections?: number;
   tcpIdleMs?: number;
+  /** SO_RCVBUF of the UDP socket in bytes (Linux doubles it, capped by net.core.rmem_max). Default: the kernel's. */
+  recvBufferSize?: number;
   maxDelayed?: number;
   /** Uniform [0, 1), for --loss and --delay; injectable so runs are repeatable. */
   random?: () => number;
@@ -143,7 +145,7 @@ export class DnsServer {
   static async start(o: DnsServerOptions = {}): Promise<DnsServer> {
     const host = o.host ?? '127.0.0.1';
     for (let tries = 0; ; tries++) {
-      const udp = createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4' });
+      const udp = createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4', recvBufferSize: o.recvBufferSize });
       await new Promise<void>((resolve, reject) => {
         udp.once('error', reject);
         udp.bind(o.port ?? 0, host, () => { udp.off('error', reject); resolve(); });
@@ -207,7 +209,7 @@ export class DnsServer {
   private onDatagram(msg: Buffer, rinfo: RemoteInfo): void {
     this.stats.received++;
     this.stats.udp++;
-    const from = { address: rinfo.address, port: rinfo.port };
+    const from: Endpoint = rinfo;
     // RFC 1035 4.1.1: without two bytes there is no id to answer to.
     if (msg.length < 2) return this.drop(from, 'too-short', undefined, 'ERR_DNS_TOO_SHORT');
     const id = msg.readUInt16BE(0);
@@ -220,23 +222,23 @@ export class DnsServer {
     if (this.o.loss && this.random() < this.o.loss) return this.drop(from, 'loss', id);
     const built = this.answer(msg, 'udp', from);
     if (!built) return;
-    const send = () => {
-      if (this.closed) return;
-      if (this.o.spoof && built.query?.questions.length === 1) this.sendSpoof(built.query, from);
-      this.udp.send(built.reply, rinfo.port, rinfo.address);
-      this.sent(built);
-    };
     const d = this.o.delayMs;
-    if (d && d[1] > 0) {
+    if (!d || d[1] === 0) return this.sendUdp(built, rinfo);
+    {
       if (this.delayed.size >= (this.o.maxDelayed ?? DEFAULT_MAX_DELAYED)) return this.drop(from, 'delay-queue-full', id);
       const t = setTimeout(() => {
         this.delayed.delete(t);
-        send();
+        this.sendUdp(built, rinfo);
       }, d[0] + (d[1] - d[0]) * this.random());
       this.delayed.add(t);
-    } else {
-      send();
     }
+  }
+
+  private sendUdp(built: Built, to: RemoteInfo): void {
+    if (this.closed) return;
+    if (this.o.spoof && built.query?.questions.length === 1) this.sendSpoof(built.query, built.id, to);
+    this.udp.send(built.reply, to.port, to.address);
+    this.sent(built);
   }
 
   private drop(from: Endpoint, reason: 'loss' | 'drop-first' | 'too-short' | 'response' | 'delay-queue-full', id?: number, code?: string): void {
@@ -246,9 +248,9 @@ export class DnsServer {
   }
 
   /** The forged reply of --spoof: the right question, a wrong id, a wrong address. */
-  private sendSpoof(q: DnsPacket, to: Endpoint): void {
+  private sendSpoof(q: DnsPacket, realId: number, to: Endpoint): void {
     const question = q.questions[0]!;
-    const id = (q.id + randomInt(1, 0x10000)) & 0xffff;
+    const id = (realId + randomInt(1, 0x10000)) & 0xffff;
     const forged: DnsPacket = {
       ...emptyPacket(id, FLAG_QR | FLAG_AA | (q.flags & FLAG_RD)),
       questions: [question],
@@ -323,7 +325,7 @@ export class DnsServer {
       if (hit.truncated) this.stats.truncated++;
       const id = msg.readUInt16BE(0);
       if (this.o.onEvent) this.emit({ type: 'query', transport, from, id, name: hit.query.questions[0]!.name, qtype: typeName(hit.query.questions[0]!.type) });
-      return { ...hit, reply, id, to: from, transport, query: { ...hit.query, id } };
+      return { reply, query: hit.query, id, to: from, transport, rcode: hit.rcode, answers: hit.answers, truncated: hit.truncated };
     }
     let query: DnsPacket;
     try {
