@@ -2,7 +2,9 @@
 // dns.Resolver and Wireshark speak it. One query byte by byte, ten in flight answered out of order,
 // loss recovered by retry, a forged reply ignored, a large answer truncated over UDP and fetched over TCP.
 import { createSocket } from 'node:dgram';
-import { runLab, announceListening, parseIntOption, parseNumberOption, parseChoice, UsageError, type LabContext } from '../src/cli/lab.ts';
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import { runLab, announceListening, urlOf, parseIntOption, parseNumberOption, parseChoice, UsageError, type LabContext } from '../src/cli/lab.ts';
 import { DnsServer, type ServerEvent, DEFAULT_MAX_TCP_CONNECTIONS, DEFAULT_TCP_IDLE_MS } from '../src/patterns/dns-server.ts';
 import { DnsClient, formatReportLine, reportLine, failedLine, REPORT_HEADER, type ClientEvent, type ReportLine } from '../src/patterns/dns-client.ts';
 import { BACKOFF_STRATEGIES, backoffBounds, type BackoffStrategy } from '../src/client/retry.ts';
@@ -84,7 +86,7 @@ async function server(ctx: Ctx): Promise<number> {
     },
   });
   announceListening(ctx.out, 'udp', { address: srv.address.address, port: srv.address.port, family: 'IPv4' });
-  ctx.out.say(`also tcp://${srv.address.address}:${srv.address.port} (same port); zone ${zone.origin}. with ${zone.records.size} names`);
+  ctx.out.say(`also ${urlOf('tcp', { address: srv.address.address, port: srv.address.port, family: '' })} (same port); zone ${zone.origin}. with ${zone.records.size} names`);
   const signal = await ctx.untilSignal();
   await srv.close();
   ctx.out.event('stopped', { signal, ...srv.stats }, `stopped (${signal}): ${srv.stats.received} queries, ${srv.stats.replies} replies, malformed ${JSON.stringify(srv.stats.malformed)}`);
@@ -119,7 +121,9 @@ async function client(ctx: Ctx): Promise<number> {
     queries.push({ name, type: t ?? TYPE.A });
   }
   const opts = clientRetryOptions(ctx);
-  const c = await new DnsClient({ server: { address: ctx.common.host, port: ctx.common.port }, recorder: ctx.recorder }).start();
+  // Replies are matched against the server's address, so a name like localhost is resolved once here.
+  const address = isIP(ctx.common.host) ? ctx.common.host : (await lookup(ctx.common.host)).address;
+  const c = await new DnsClient({ server: { address, port: ctx.common.port }, recorder: ctx.recorder }).start();
   ctx.out.raw(REPORT_HEADER + '\n');
   let failures = 0;
   try {

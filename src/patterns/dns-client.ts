@@ -4,7 +4,7 @@
 // and counted, never accepted. Failure handling is the shared src/client/retry.ts; a TC reply is asked
 // again over TCP (RFC 1035 4.2.1, RFC 7766 5).
 import { createSocket, type Socket as DgramSocket, type RemoteInfo } from 'node:dgram';
-import { connect, isIPv6, type Socket } from 'node:net';
+import { connect, isIP, isIPv6, type Socket } from 'node:net';
 import { randomInt } from 'node:crypto';
 import { WirelabError, errorCode } from '../errors.ts';
 import { retry, type RetryEvent, type RetryOptions } from '../client/retry.ts';
@@ -21,6 +21,7 @@ export const CLIENT_UDP_PAYLOAD = 1232;
 export const DEFAULT_MAX_PENDING = 4096;
 
 export interface DnsClientOptions {
+  /** An IP address, not a host name: replies are checked against it byte for byte. */
   server: Endpoint;
   recorder?: Recorder;
   /** SO_RCVBUF for the UDP socket, in bytes (the kernel doubles it; bounded by net.core.rmem_max). */
@@ -94,6 +95,7 @@ export class DnsClient {
   private closed = false;
 
   constructor(private readonly o: DnsClientOptions) {
+    if (isIP(o.server.address) === 0) throw new WirelabError('ERR_DNS_SERVER_ADDRESS', `server address '${o.server.address}' is not an IP address (resolve it first: replies are matched against it)`);
     const family = isIPv6(o.server.address) ? 'udp6' : 'udp4';
     this.socket = createSocket({ type: family, recvBufferSize: o.recvBufferSize });
     tapDgram(this.socket, o.recorder, { side: 'client', annotate: dnsAnnotator('udp') });

@@ -5,7 +5,7 @@ import { DnsServer } from '../../src/patterns/dns-server.ts';
 import { DnsClient, formatReportLine, reportLine, failedLine, type ClientEvent } from '../../src/patterns/dns-client.ts';
 import { backoffBounds, type BackoffStrategy } from '../../src/client/retry.ts';
 import { decode, encode, emptyPacket, TYPE, CLASS_IN, FLAG_QR, FLAG_AA, FLAG_RD, type DnsPacket } from '../../src/wire/dns.ts';
-import { rejects, waitFor } from '../_helpers.ts';
+import { rejects, throwsCode, waitFor } from '../_helpers.ts';
 
 const test = suite('patterns/dns-client');
 
@@ -46,6 +46,10 @@ test('resolves A, AAAA, TXT and NXDOMAIN; the report line names id, attempts, rt
   assert.match(line, new RegExp(`^A +hello\\.lab\\. +id=0x${a.id.toString(16).padStart(4, '0')} attempts=1 rtt=\\d+\\.\\d\\dms +udp  A: 127\\.0\\.0\\.1$`));
   assert.match(formatReportLine(reportLine(await c.query('nope.lab'))), /NXDOMAIN$/);
   assert.match(formatReportLine(failedLine('gone.lab', TYPE.A, 3, Object.assign(new Error('x'), { code: 'ERR_RETRIES_EXHAUSTED' }))), /attempts=3 .*<no response> \(ERR_RETRIES_EXHAUSTED\)$/);
+});
+
+test('a server given by name, not address, is refused: replies could not be matched against it', () => {
+  throwsCode(() => new DnsClient({ server: { address: 'localhost', port: 53 } }), 'ERR_DNS_SERVER_ADDRESS');
 });
 
 test('ids are random and never reused while pending (200 in flight)', async () => {

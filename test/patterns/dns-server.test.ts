@@ -9,7 +9,7 @@ import {
   decode, encode, emptyPacket, tcpPrefix, DnsTcpDecoder, rcodeOf, opcodeOf, TYPE, CLASS_IN, RCODE, OPCODE,
   FLAG_QR, FLAG_AA, FLAG_TC, FLAG_RD, type DnsPacket,
 } from '../../src/wire/dns.ts';
-import { waitFor } from '../_helpers.ts';
+import { seededRandom, waitFor } from '../_helpers.ts';
 import { DIG_QUERY, DIG_REPLY } from '../fixtures/dns-golden.ts';
 
 const test = suite('patterns/dns-server');
@@ -125,6 +125,39 @@ test('a datagram too short to hold an id is dropped and counted; so is a respons
   assert.ok((server.stats.dropped.response ?? 0) >= 1);
   // Still answering after all that.
   assert.is(decode((await ask(query('hello.lab')))!).answers.length, 1);
+});
+
+test('3,000 seeded random and mutated datagrams: every one counted (reply, drop or malformed), the server still answers', async () => {
+  const random = seededRandom(7);
+  const int = (n: number) => Math.floor(random() * n);
+  const seeds = [DIG_QUERY, query('hello.lab'), query('big.lab', TYPE.TXT, EDNS(1232))];
+  const before = { received: server.stats.received, replies: server.stats.replies };
+  const dropsBefore = Object.values(server.stats.dropped).reduce((a, b) => a + b, 0);
+  const junk = createSocket('udp4');
+  await new Promise<void>((r) => junk.bind(0, '127.0.0.1', () => r()));
+  let got = 0;
+  junk.on('message', () => got++);
+  const N = 3000;
+  try {
+    for (let i = 0; i < N; i++) {
+      let b: Buffer;
+      if (i % 3 === 0) b = Buffer.from(Array.from({ length: int(80) }, () => int(256)));
+      else {
+        b = Buffer.from(seeds[i % seeds.length]!);
+        for (let k = 0; k < 1 + int(3); k++) b[int(b.length)] = int(256);
+        if (random() < 0.3) b = b.subarray(0, int(b.length));
+      }
+      junk.send(b, server.address.port, '127.0.0.1');
+      // Batches of 50, well under the receive buffer, so the kernel drops none and the count is exact.
+      if (i % 50 === 49) await waitFor(() => server.stats.received - before.received === i + 1, 5000, `datagram ${i + 1} to be read`);
+    }
+    const drops = Object.values(server.stats.dropped).reduce((a, b) => a + b, 0) - dropsBefore;
+    assert.is(server.stats.replies - before.replies + drops, N, 'every datagram was answered or dropped, none lost inside');
+    await waitFor(() => got === server.stats.replies - before.replies, 5000, 'every reply to arrive');
+  } finally {
+    junk.close();
+  }
+  assert.equal(decode((await ask(query('hello.lab')))!).answers.map((a) => a.data), ['127.0.0.1']);
 });
 
 test('over UDP a reply over 512 bytes is truncated: TC set, no answers, question kept', async () => {
