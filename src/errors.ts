@@ -41,7 +41,6 @@ export type ErrorCode =
   | 'ERR_DNS_BAD_QDCOUNT'
   | 'ERR_DNS_MESSAGE_TOO_LARGE'
   | 'ERR_DNS_ZONE_SYNTAX'
-  | 'ERR_DNS_TCP_FRAMING'
   | 'ERR_DNS_SERVER_ADDRESS'
 
   // file i/o and worker pool (issue 4): add codes below this line

@@ -272,7 +272,7 @@ export class DnsClient {
     const emit = options.onEvent;
     const start = performance.now();
     let attempts = 0;
-    const { onEvent: _ignored, ...retryOptions } = options;
+    const { onEvent: _e, type: _t, ednsUdpSize: _s, tcp: _tcp, tcpFallback: _f, ...retryOptions } = options;
     const r = await retry(async ({ attempt, signal }) => {
       attempts = attempt;
       if (options.tcp) return { ...(await this.tcpExchange(q, signal, attempt, emit)), transport: 'tcp' as const };
