@@ -77,6 +77,7 @@ export interface DnsClientStats {
 interface Pending {
   question: DnsQuestion;
   resolve(p: DnsPacket): void;
+  reject(err: unknown): void;
 }
 
 function sameQuestion(a: DnsQuestion, b: DnsQuestion | undefined): boolean {
@@ -129,9 +130,13 @@ export class DnsClient {
     return this;
   }
 
+  /** Closes the sockets; queries still in flight fail with ERR_NOT_CONNECTED (not retried). */
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    const gone = new WirelabError('ERR_NOT_CONNECTED', 'the client was closed');
+    for (const p of this.pending.values()) p.reject(gone);
+    this.pending.clear();
     for (const s of this.tcpSockets) s.destroy();
     this.socket.close();
   }
@@ -185,6 +190,7 @@ export class DnsClient {
   private async udpExchange(q: DnsQuestion, signal: AbortSignal, attempt: number, ednsUdpSize: number | undefined, emit?: (e: ClientEvent) => void): Promise<{ reply: DnsPacket; id: number; rttMs: number }> {
     await this.ready;
     if (signal.aborted) throw signal.reason;
+    if (this.closed) throw new WirelabError('ERR_NOT_CONNECTED', 'the client was closed');
     const id = this.freshId();
     const msg = this.queryPacket(id, q, ednsUdpSize);
     return new Promise((resolve, reject) => {
@@ -199,6 +205,10 @@ export class DnsClient {
         resolve: (reply) => {
           signal.removeEventListener('abort', onAbort);
           resolve({ reply, id, rttMs: performance.now() - sentAt });
+        },
+        reject: (err) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(err);
         },
       });
       emit?.({ type: 'send', attempt, id, transport: 'udp', name: q.name, qtype: typeName(q.type) });

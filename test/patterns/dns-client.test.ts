@@ -199,6 +199,17 @@ test('a late reply to a timed-out attempt is ignored as an unknown id', async ()
   await waitFor(() => c.stats.ignored.unknownId === 2, 1000, 'the two late replies');
 });
 
+test('closing the client fails the queries in flight with ERR_NOT_CONNECTED, without retrying', async () => {
+  const silent = await startServer({ dropFirst: 1000 });
+  const c = await client(silent.address);
+  const p = c.query('hello.lab', { attemptTimeoutMs: 1000, maxAttempts: 3 });
+  await waitFor(() => silent.stats.received === 1, 1000, 'the query');
+  c.close();
+  await rejects(p, 'ERR_NOT_CONNECTED');
+  assert.is(c.pendingCount, 0);
+  await rejects(c.query('hello.lab'), 'ERR_NOT_CONNECTED');
+});
+
 test('more queries than maxPending in flight: ERR_TOO_MANY_PENDING, not retried', async () => {
   const silent = await startServer({ dropFirst: 1000 });
   const c = await client(silent.address, undefined, 2);
