@@ -13,7 +13,7 @@ import { curlRows } from '../src/trace/hexdump.ts';
 import { encode, emptyPacket, parseType, TYPE, CLASS_IN, FLAG_QR, FLAG_AA, FLAG_RD } from '../src/wire/dns.ts';
 import { loadZoneFile, defaultZone } from '../src/wire/zone.ts';
 
-const USAGE: string[] = ['server [--port P] [--zone FILE] [--loss 0.3] [--delay 10-200] [--spoof]', 'client --port P hello.lab A big.lab TXT', 'dig @127.0.0.1 -p P hello.lab A +short'];
+const USAGE: string[] = ['server [--port P] [--zone FILE] [--loss 0.3] [--delay 10-200] [--spoof]', 'client --port P hello.lab A big.lab TXT'];
 
 const spec = {
   name: '02-udp-query-id',
@@ -29,7 +29,7 @@ const spec = {
     loss: { type: 'string', description: 'server: drop this fraction of UDP queries (0..1)', default: '0', valueName: 'P' },
     delay: { type: 'string', description: 'server: answer UDP after a random delay, MS or MIN-MAX (replies come out of order)', valueName: 'MS[-MS]' },
     spoof: { type: 'boolean', default: false, description: 'server: send a forged reply with a wrong id before each real one' },
-    'max-tcp-connections': { type: 'string', description: 'server: TCP connections at once', default: String(DEFAULT_MAX_TCP_CONNECTIONS), valueName: 'N' },
+    'max-tcp': { type: 'string', description: 'server: TCP connections open at once', default: String(DEFAULT_MAX_TCP_CONNECTIONS), valueName: 'N' },
     'recv-buffer': { type: 'string', description: 'server: SO_RCVBUF of the UDP socket (Linux doubles it, capped by net.core.rmem_max)', valueName: 'BYTES' },
     'tcp-idle': { type: 'string', description: 'server: close an idle TCP connection after this long', default: String(DEFAULT_TCP_IDLE_MS), valueName: 'MS' },
     timeout: { type: 'string', description: 'client: per-attempt timeout', default: '1000', valueName: 'MS' },
@@ -77,7 +77,7 @@ async function server(ctx: Ctx): Promise<number> {
     loss: parseNumberOption('loss', v.loss, { min: 0, max: 1 }),
     delayMs: parseDelay(v.delay),
     spoof: v.spoof,
-    maxTcpConnections: parseIntOption('max-tcp-connections', v['max-tcp-connections'], { min: 1, max: 100_000 }),
+    maxTcpConnections: parseIntOption('max-tcp', v['max-tcp'], { min: 1, max: 100_000 }),
     tcpIdleMs: parseIntOption('tcp-idle', v['tcp-idle'], { min: 1, max: 2 ** 31 - 1 }),
     recvBufferSize: parseIntOption('recv-buffer', v['recv-buffer'], { min: 1024, max: 2 ** 31 - 1 }),
     onEvent: (e) => {
