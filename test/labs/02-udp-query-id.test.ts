@@ -24,6 +24,19 @@ function lab(args: string[]): { child: ChildProcess; done: Promise<{ code: numbe
   return { child, done };
 }
 
+test('the demo exits 0 and tells each part of the story', async () => {
+  const { code, stdout, stderr } = await lab([]).done;
+  assert.is(code, 0, stderr);
+  for (const heading of ['1. One query, one reply', '2. Ten queries in flight', '3. Lost datagrams recovered by retry', '4. Forged replies ignored', '5. A large answer', '6. What UDP did not need']) {
+    assert.ok(stdout.includes(heading), heading);
+  }
+  assert.match(stdout, /\^ 001b {2}answer name=hello\.lab\. {2}\[pointer c0 0c -> offset 12/);
+  assert.match(stdout, /ignored: wrongSource id=0x[0-9a-f]{4}/);
+  assert.match(stdout, /ignored: unknownId id=0x[0-9a-f]{4}/);
+  assert.match(stdout, /flags=0x8700 QR=1 opcode=QUERY AA=1 TC=1/);
+  assert.match(stdout, /"udpPerClientEntries":0/);
+});
+
 test('a bad zone line is one error naming file and line, and the server does not start', async () => {
   const file = join(dir, 'bad.zone');
   writeFileSync(file, 'ok.test A 10.0.0.1\nbroken.test A 10.0.0\n');

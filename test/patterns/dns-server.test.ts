@@ -116,6 +116,13 @@ for (const [what, bytes, code] of formerr) {
   });
 }
 
+test('the largest UDP datagram (65,507 bytes) of a question and junk: FORMERR, the id echoed', async () => {
+  const big = Buffer.concat([query('hello.lab'), Buffer.alloc(65507 - query('hello.lab').length, 0xc0)]);
+  const r = decode((await ask(big))!);
+  assert.is(r.id, 0x1234);
+  assert.is(rcodeOf(r.flags), RCODE.FORMERR);
+});
+
 test('a datagram too short to hold an id is dropped and counted; so is a response sent to the server', async () => {
   const short = server.stats.dropped['too-short'] ?? 0;
   assert.is(await ask(Buffer.from([7]), undefined, 100), undefined);
