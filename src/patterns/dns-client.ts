@@ -212,6 +212,7 @@ export class DnsClient {
         },
       });
       emit?.({ type: 'send', attempt, id, transport: 'udp', name: q.name, qtype: typeName(q.type) });
+      if (signal.aborted) return; // aborted by a listener of that very event: nothing goes out
       this.stats.sent++;
       this.socket.send(msg, this.o.server.port, this.o.server.address, (err) => {
         if (err && this.pending.delete(id)) {

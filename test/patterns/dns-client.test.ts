@@ -169,8 +169,8 @@ test('abort during an attempt stops all further sends at once', async () => {
   let sends = 0;
   const p = c.query('hello.lab', {
     strategy: 'none', attemptTimeoutMs: 40, maxAttempts: 50, signal: controller.signal,
-    // Abort while the second attempt is in flight (synchronously, so no attempt timeout can race it).
-    onEvent: (e) => { if (e.type === 'send' && ++sends === 2) controller.abort(); },
+    // Abort just after the second datagram is handed to the socket (a microtask: no attempt timeout can race it).
+    onEvent: (e) => { if (e.type === 'send' && ++sends === 2) queueMicrotask(() => controller.abort()); },
   });
   await rejects(p, 'ERR_ABORTED');
   assert.is(c.pendingCount, 0);
