@@ -28,6 +28,21 @@ export type ErrorCode =
   | 'ERR_BAD_ARGS'
 
   // dns and udp (issue 3): add codes below this line
+  | 'ERR_DNS_TOO_SHORT'
+  | 'ERR_DNS_TRUNCATED'
+  | 'ERR_DNS_LABEL_TOO_LONG'
+  | 'ERR_DNS_NAME_TOO_LONG'
+  | 'ERR_DNS_EMPTY_LABEL'
+  | 'ERR_DNS_POINTER_FORWARD'
+  | 'ERR_DNS_POINTER_LOOP'
+  | 'ERR_DNS_POINTER_IN_QUERY'
+  | 'ERR_DNS_TRAILING_BYTES'
+  | 'ERR_DNS_BAD_RDATA'
+  | 'ERR_DNS_BAD_OPT'
+  | 'ERR_DNS_BAD_QDCOUNT'
+  | 'ERR_DNS_MESSAGE_TOO_LARGE'
+  | 'ERR_DNS_ZONE_SYNTAX'
+  | 'ERR_DNS_SERVER_ADDRESS'
 
   // file i/o and worker pool (issue 4): add codes below this line
   | 'ERR_POOL_CLOSED'
