@@ -8,7 +8,8 @@
 // RESPONSE, its body the echo of that very request (the id is inside the body); after the run it stops
 // sending and waits for every response still in flight, so `lost` = sent - received is exact.
 // In a process of its own: node --import tsx bench/lib/frame-load.ts --port P [--protocol frame|resp]
-//   [--connections 50] [--depth 100] [--duration 2] [--warmup 0.5]   (prints one JSON result)
+//   [--connections 50] [--depth 100] [--duration 2] [--warmup 0.3] [--verify] [--watch-pid PID]
+//   (prints one JSON result)
 // or forked with IPC: send {run: LoadOptions}, get {result: LoadResult} or {error: string}.
 import { connect, type Socket } from 'node:net';
 import { execFileSync } from 'node:child_process';
@@ -403,6 +404,7 @@ function optionsFromArgv(argv: string[]): LoadOptions {
       duration: { type: 'string', default: '2' },
       warmup: { type: 'string', default: '0.3' },
       verify: { type: 'boolean', default: false },
+      'watch-pid': { type: 'string' },
     },
   });
   if (values.port === undefined) throw new Error('--port is required');
@@ -416,6 +418,7 @@ function optionsFromArgv(argv: string[]): LoadOptions {
     durationMs: Number(values.duration) * 1000,
     warmupMs: Number(values.warmup) * 1000,
     verify: values.verify,
+    ...(values['watch-pid'] !== undefined ? { watchPid: Number(values['watch-pid']) } : {}),
   };
 }
 
