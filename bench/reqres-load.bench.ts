@@ -9,7 +9,7 @@
 // redis-benchmark -P 100 -c 50 -t ping_mbulk against the same redis-server calibrates it: our client must
 // reach at least 70% of redis-benchmark's figure, or the other figures measure the client, not the servers.
 //
-// Usage: npm run bench -- reqres [--duration S] [--rounds N] [--pin] [--only wirelab,inline,redis,http]
+// Usage: [WIRELAB_LAB=labs/x.ts] npm run bench -- reqres [--duration S] [--rounds N] [--pin] [--only wirelab,inline,redis,http]
 //   --duration  seconds measured per run (default 2; wrk takes whole seconds)
 //   --rounds    runs per target and scenario, alternated (default 3); the table gives the median
 //   --pin       taskset: servers on CPU 0, load clients (ours, wrk, redis-benchmark) on CPU 1, for repeatable
@@ -26,7 +26,8 @@ import { startServer, stopServer, freePort, hasCommand, pin, type Started } from
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const LIB = join(ROOT, 'bench', 'lib');
-const LAB = join(ROOT, 'labs', '01-request-response.ts');
+// WIRELAB_LAB=path benches another build of the lab (same CLI: `server --port 0`), e.g. a server variant.
+const LAB = process.env.WIRELAB_LAB ?? join(ROOT, 'labs', '01-request-response.ts');
 
 const { values } = parseArgs({
   args: process.argv.slice(2),
@@ -96,7 +97,7 @@ async function startTarget(t: Target): Promise<void> {
   }
   try {
     if (t.key === 'wirelab') {
-      if (!existsSync(LAB)) throw new Error('labs/01-request-response.ts is not on this branch yet');
+      if (!existsSync(LAB)) throw new Error(`${LAB} does not exist (labs/01-request-response.ts not on this branch yet?)`);
       t.server = await startServer(...node(LAB, ['server', '--port', '0']), { cwd: ROOT });
     } else if (t.key === 'inline') {
       t.server = await startServer(...node(join(LIB, 'inline-server.ts'), ['--port', '0']), { cwd: ROOT });
@@ -310,7 +311,7 @@ for (const sc of SCENARIOS) {
       'server CPU': cpu((m) => m.serverCpu),
       'client CPU': cpu((m) => m.clientCpu),
       'server ns/req': nsPerReq.length ? median(nsPerReq) : '',
-      'wirelab / target': ours !== null && t.key !== 'wirelab' ? (t.key === 'http' ? `${(ours / f).toFixed(1)}x` : pct(ours / f)) : '',
+      'wirelab / target': ours !== null && t.key !== 'wirelab' && t.key !== 'redis-benchmark' ? (t.key === 'http' ? `${(ours / f).toFixed(1)}x` : pct(ours / f)) : '',
       note: notes.join('; '),
     });
   }
@@ -352,7 +353,7 @@ const wNs = nsPerRequest(big, 'wirelab');
 const cpuLine =
   wNs === null
     ? null
-    : `server CPU per request at 50 x 100: wirelab ${wNs} ns; ${cpuCompare.map(([k, ns]) => `${k} ${ns} ns (wirelab costs ${(wNs / ns).toFixed(2)}x)`).join('; ')}`;
+    : `server CPU per request at 50 x 100: wirelab ${wNs} ns; ${cpuCompare.map(([k, ns]) => `${k} ${ns} ns (${wNs >= ns ? `wirelab uses ${(wNs / ns).toFixed(2)}x its CPU per request` : `it uses ${(ns / wNs).toFixed(1)}x wirelab's`})`).join('; ')}`;
 const verdict = (g: Goal): string => (g.met === null ? 'NOT MEASURED' : g.met ? 'MET' : 'NOT MET');
 log('\nGoals for 50 connections x 100 pipelined:');
 for (const g of goals) log(`  ${verdict(g).padEnd(12)} ${g.goal}: ${g.measured}`);

@@ -13,7 +13,6 @@ const T_RESPONSE = 2;
 const T_ERROR = 3;
 const T_PING = 5;
 const T_PONG = 6;
-const T_CANCEL = 7;
 // 'e' 'c' 'h' 'o'
 const E = 0x65, C = 0x63, H = 0x68, O = 0x6f;
 
@@ -78,12 +77,11 @@ function onConnection(socket: Socket): void {
         writeHeader(out, o, T_PONG, id, length);
         buf.copy(out, o + HEADER, p, p + length);
         o += HEADER + length;
-      } else if (type !== T_CANCEL) {
-        // RESPONSE/ERROR/PUSH/PONG from a client: nothing to answer. CANCEL: echo never waits.
       }
+      // Anything else (CANCEL: echo never waits; RESPONSE/ERROR/PUSH/PONG from a client) needs no answer.
       off = p + length;
     }
-    if (off < end) pending = Buffer.from(buf.subarray(off)); // copy: the chunk may be reused
+    if (off < end) pending = Buffer.from(buf.subarray(off)); // copy: a view would pin the whole chunk
     if (o > 0) socket.write(out.subarray(0, o));
   });
   socket.on('error', () => socket.destroy());
