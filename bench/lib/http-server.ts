@@ -3,26 +3,13 @@
 // parsing of the body. node:http answers pipelined requests in order, one at a time (RFC 9112 §9.3.2).
 // Run as its own process: node --import tsx bench/lib/http-server.ts [--port 0] [--host 127.0.0.1]
 import { createServer } from 'node:http';
+import { listenArgs, serveAsProcess } from './procs.ts';
 
 const BODY = Buffer.from('abcdefghijklmnopqrstuvwxyz012345'); // 32 bytes
-const arg = (name: string, dflt: string): string => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i === -1 ? dflt : (process.argv[i + 1] ?? dflt);
-};
-
 const server = createServer({ keepAlive: true }, (_req, res) => {
   res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': BODY.length });
   res.end(BODY);
 });
 server.keepAliveTimeout = 60_000;
-server.listen(Number(arg('port', '0')), arg('host', '127.0.0.1'), () => {
-  const a = server.address();
-  if (a === null || typeof a === 'string') throw new Error('no address');
-  process.stdout.write(`listening on tcp://${a.address}:${a.port}\n`);
-});
-const stop = (): void => {
-  server.close();
-  process.exit(0);
-};
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
+const { port, host } = listenArgs();
+server.listen(port, host, () => serveAsProcess(server));

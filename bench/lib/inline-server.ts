@@ -5,6 +5,7 @@
 // Run as its own process: node --import tsx bench/lib/inline-server.ts [--port 0] [--host 127.0.0.1]
 import { createServer, type Server, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { listenArgs, serveAsProcess } from './procs.ts';
 
 const HEADER = 12;
 const MAX_PAYLOAD = 1024 * 1024; // the protocol's default maxPayload
@@ -97,18 +98,6 @@ export function startInlineServer(port = 0, host = '127.0.0.1'): Promise<Server>
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const arg = (name: string, dflt: string): string => {
-    const i = process.argv.indexOf(`--${name}`);
-    return i === -1 ? dflt : process.argv[i + 1] ?? dflt;
-  };
-  const server = await startInlineServer(Number(arg('port', '0')), arg('host', '127.0.0.1'));
-  const a = server.address();
-  if (a === null || typeof a === 'string') throw new Error('no address');
-  process.stdout.write(`listening on tcp://${a.address}:${a.port}\n`);
-  const stop = (): void => {
-    server.close();
-    process.exit(0);
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
+  const { port, host } = listenArgs();
+  serveAsProcess(await startInlineServer(port, host));
 }

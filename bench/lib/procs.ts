@@ -2,7 +2,7 @@
 // `listening on tcp://HOST:PORT`), a free port for tools that cannot listen on port 0, CPU pinning with
 // taskset, and stopping exactly the processes started here (by their pid).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
+import { createServer, type Server } from 'node:net';
 
 export interface Started {
   child: ChildProcess;
@@ -77,4 +77,26 @@ export function hasCommand(name: string): boolean {
 export function pin(pid: number, cpu: number): void {
   const r = spawnSync('taskset', ['-a', '-p', '-c', String(cpu), String(pid)], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`taskset -a -p -c ${cpu} ${pid} failed: ${r.stderr || r.error?.message}`);
+}
+
+/** For the reference servers run as processes: `--port` (default 0) and `--host` (default 127.0.0.1). */
+export function listenArgs(argv = process.argv): { port: number; host: string } {
+  const arg = (name: string, dflt: string): string => {
+    const i = argv.indexOf(`--${name}`);
+    return i === -1 ? dflt : (argv[i + 1] ?? dflt);
+  };
+  return { port: Number(arg('port', '0')), host: arg('host', '127.0.0.1') };
+}
+
+/** Prints the `listening on tcp://HOST:PORT` line the bench waits for; exits on SIGTERM or SIGINT. */
+export function serveAsProcess(server: Server): void {
+  const a = server.address();
+  if (a === null || typeof a === 'string') throw new Error('server is not listening on TCP');
+  process.stdout.write(`listening on tcp://${a.address}:${a.port}\n`);
+  const stop = (): void => {
+    server.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
 }
