@@ -9,19 +9,23 @@
 // redis-benchmark -P 100 -c 50 -t ping_mbulk against the same redis-server calibrates it: our client must
 // reach at least 70% of redis-benchmark's figure, or the other figures measure the client, not the servers.
 //
-// Usage: [WIRELAB_LAB=labs/x.ts] npm run bench -- reqres [--duration S] [--rounds N] [--pin] [--only wirelab,inline,redis,http]
+// Usage: [WIRELAB_LAB=labs/x.ts] npm run bench -- reqres [--duration S] [--rounds N] [--pin]
+//          [--only wirelab,inline,redis,http] [--scenarios 1x1,1x100,50x1,50x100] [--profile]
 //   --duration  seconds measured per run (default 2; wrk takes whole seconds)
 //   --rounds    runs per target and scenario, alternated (default 3); the table gives the median
 //   --pin       taskset: servers on CPU 0, load clients (ours, wrk, redis-benchmark) on CPU 1, for repeatable
 //               figures (unpinned, the single-connection lockstep figures swing 2-6x with core placement)
+//   --profile   run the wirelab server under node --cpu-prof and print where its time went (the profiler
+//               costs a little throughput: leave it off for the figures); e.g. --profile --scenarios 50x100
 import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { writeReport, type Cell } from './lib/results.ts';
 import { processCpuSeconds, type LoadOptions, type LoadResult } from './lib/frame-load.ts';
+import { summarise } from './lib/cpuprofile.ts';
 import { startServer, stopServer, freePort, hasCommand, pin, type Started } from './lib/procs.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -37,6 +41,8 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '3' },
     pin: { type: 'boolean', default: false },
     only: { type: 'string' },
+    scenarios: { type: 'string' },
+    profile: { type: 'boolean', default: false },
   },
 });
 const durationS = Number(values.duration);
@@ -56,6 +62,8 @@ if (PIN && (!hasCommand('taskset') || cpus().length < 2)) {
   process.exit(2);
 }
 const only = typeof values.only === 'string' ? values.only.split(',') : null;
+const PROFILE = values.profile === true;
+const PROFILE_DIR = join(ROOT, 'tmp', 'profile'); // tmp/ is git-ignored
 
 type Key = 'wirelab' | 'inline' | 'redis' | 'http';
 interface Target {
@@ -70,12 +78,18 @@ const TARGETS: Target[] = [
   { key: 'redis', label: 'redis-server (RESP PING)' },
   { key: 'http', label: 'node:http keep-alive (wrk)' },
 ];
-const SCENARIOS = [
+const ALL_SCENARIOS = [
   { connections: 1, depth: 1 },
   { connections: 1, depth: 100 },
   { connections: 50, depth: 1 },
   { connections: 50, depth: 100 },
 ];
+const wanted = typeof values.scenarios === 'string' ? values.scenarios.split(',') : null;
+const SCENARIOS = ALL_SCENARIOS.filter((s) => wanted === null || wanted.includes(`${s.connections}x${s.depth}`));
+if (SCENARIOS.length === 0) {
+  process.stderr.write(`--scenarios: none of ${values.scenarios} is one of ${ALL_SCENARIOS.map((s) => `${s.connections}x${s.depth}`).join(',')}\n`);
+  process.exit(2);
+}
 const scenarioName = (s: { connections: number; depth: number }): string => `${s.connections} conn x ${s.depth === 1 ? 'lockstep' : `${s.depth} pipelined`}`;
 
 interface Measurement {
@@ -98,7 +112,8 @@ async function startTarget(t: Target): Promise<void> {
   try {
     if (t.key === 'wirelab') {
       if (!existsSync(LAB)) throw new Error(`${LAB} does not exist (labs/01-request-response.ts not on this branch yet?)`);
-      t.server = await startServer(...node(LAB, ['server', '--port', '0']), { cwd: ROOT });
+      const prof = PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : [];
+      t.server = await startServer(process.execPath, [...prof, '--import', 'tsx', LAB, 'server', '--port', '0'], { cwd: ROOT });
     } else if (t.key === 'inline') {
       t.server = await startServer(...node(join(LIB, 'inline-server.ts'), ['--port', '0']), { cwd: ROOT });
     } else if (t.key === 'http') {
@@ -216,6 +231,7 @@ async function measureRedisBenchmark(t: Target, expectedRps: number): Promise<Me
 
 const started = Date.now();
 log(`reqres-load: ${rounds} round(s) of ${durationS} s per target and scenario${PIN ? `, pinned (servers on CPU ${SERVER_CPU}, clients on CPU ${CLIENT_CPU})` : ', unpinned (--pin for repeatable lockstep figures)'}`);
+if (PROFILE) rmSync(PROFILE_DIR, { recursive: true, force: true });
 await Promise.all(TARGETS.map(startTarget));
 for (const t of TARGETS) log(`  ${t.key.padEnd(8)} ${t.unavailable ? `NOT MEASURED: ${t.unavailable}` : `pid ${t.server!.pid}, tcp://127.0.0.1:${t.server!.port}`}`);
 
@@ -267,6 +283,15 @@ try {
   }
 } finally {
   await cleanup();
+}
+
+// The profile is written when the server exits (it exits on SIGTERM): summarise the main thread's.
+let profileLines: string[] = [];
+if (PROFILE) {
+  const files = existsSync(PROFILE_DIR) ? readdirSync(PROFILE_DIR).filter((f) => /\.0\.\d+\.cpuprofile$/.test(f)).sort() : [];
+  const latest = files.at(-1);
+  profileLines = latest ? [`wirelab server profile (${join('tmp/profile', latest)}):`, ...summarise(join(PROFILE_DIR, latest), 25)] : ['no wirelab server profile was written'];
+  log('\n' + profileLines.join('\n'));
 }
 
 // ---- report ----
@@ -367,6 +392,7 @@ const notes = [
   'Load client: bench/lib/frame-load.ts in its own process, one write per connection per read (all freed requests in one batch), reads into a reused buffer; it checks every id and body and counts lost requests after draining.',
   'node:http: `wrk -t1 -cN` for lockstep, and `-s bench/lib/wrk-pipeline.lua -- 100` (100 requests per write, HTTP/1.1 pipelining) for the pipelined rows.',
   'server CPU / client CPU: CPU time over the window as a share of one core (/proc): a server near 100% is the limit; a client near 100% means the figure is the client\'s.',
+  ...(PROFILE ? ['The wirelab server ran under node --cpu-prof (--profile): its figures are a little low.', ...profileLines] : []),
   PIN ? `Pinned with taskset: servers on CPU ${SERVER_CPU}, load clients on CPU ${CLIENT_CPU}.` : `Unpinned. ${LOCKSTEP_WARNING}.`,
   ...failures.map((f) => `FAILED: ${f}`),
 ];
@@ -384,6 +410,7 @@ writeReport({
     serverNsPerRequest50x100: Object.fromEntries(['wirelab', 'inline', 'redis', 'http'].map((k) => [k, nsPerRequest(big, k)])),
     runs: Object.fromEntries(runs),
     unavailable: Object.fromEntries(TARGETS.filter((t) => t.unavailable).map((t) => [t.key, t.unavailable])),
+    ...(PROFILE ? { wirelabProfile: profileLines } : {}),
     elapsedS: Math.round((Date.now() - started) / 1000),
   },
 });
