@@ -261,7 +261,8 @@ try {
         try {
           const m = t.key === 'http' ? await measureWrk(t, sc.connections, sc.depth) : await measureLoad(t, sc.connections, sc.depth);
           record(name, t.key, m);
-          log(`  ${name.padEnd(24)} round ${round}  ${t.key.padEnd(8)} ${m.rps.toLocaleString('en-US').padStart(11)} req/s  server CPU ${m.serverCpu ?? '?'}${m.problem ? `  PROBLEM: ${m.problem}` : ''}`);
+          const warn = sc.connections === 1 && sc.depth === 1 && !PIN ? '  (⚠ core placement swings this 2-6x: --pin)' : '';
+          log(`  ${name.padEnd(24)} round ${round}  ${t.key.padEnd(8)} ${m.rps.toLocaleString('en-US').padStart(11)} req/s  server CPU ${m.serverCpu ?? '?'}${m.problem ? `  PROBLEM: ${m.problem}` : ''}${warn}`);
         } catch (err) {
           failures.push(`${name} ${t.key}: ${(err as Error).message}`);
           log(`  ${name.padEnd(24)} round ${round}  ${t.key.padEnd(8)} FAILED: ${(err as Error).message}`);
