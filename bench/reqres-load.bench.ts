@@ -19,7 +19,7 @@
 //               costs a little throughput: leave it off for the figures); e.g. --profile --scenarios 50x100
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, rmSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -62,6 +62,11 @@ if (PIN && (!hasCommand('taskset') || cpus().length < 2)) {
   process.exit(2);
 }
 const only = typeof values.only === 'string' ? values.only.split(',') : null;
+const KEYS = ['wirelab', 'inline', 'redis', 'http'];
+if (only?.some((k) => !KEYS.includes(k))) {
+  process.stderr.write(`--only takes a comma-separated list of ${KEYS.join(', ')}\n`);
+  process.exit(2);
+}
 const PROFILE = values.profile === true;
 const PROFILE_DIR = join(ROOT, 'tmp', 'profile'); // tmp/ is git-ignored
 
@@ -124,7 +129,7 @@ async function startTarget(t: Target): Promise<void> {
       // No persistence, loopback only; the port was free a moment ago (redis cannot listen on port 0).
       const port = await freePort();
       const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'yes', '--daemonize', 'no', '--loglevel', 'notice'];
-      t.server = await startServer('redis-server', args, { ready: /Ready to accept connections/, port });
+      t.server = await startServer('redis-server', args, { ready: /Ready to accept connections/, port, cwd: tmpdir() });
     }
     if (PIN) pin(t.server.pid, SERVER_CPU);
   } catch (err) {
