@@ -38,7 +38,7 @@ export interface LabSpec<O extends LabOptions> {
   commands: Record<string, string>;
   options: O;
   /** Extra usage lines, e.g. `client [--port P] METHOD [BODY]`. */
-  usage?: string[];
+  usage?: readonly string[];
 }
 
 type Values<O extends LabOptions> = {
