@@ -315,7 +315,13 @@ const figure = (scenario: string, target: string): number | null => {
 const pct = (x: number): string => `${Math.round(x * 100)}%`;
 const LOCKSTEP_WARNING = 'single-connection lockstep: swings 2-6x with which core each process lands on; --pin for repeatable figures';
 
-const columns = ['scenario', 'target', 'req/s (median)', 'runs', 'server CPU', 'client CPU', 'server ns/req', 'wirelab / target', 'note'];
+// Server CPU time per request does not depend on how much CPU the server got, so on a busy machine it is
+// the steadier comparison; it is shown beside the goals, which are judged on req/s as specified.
+const nsPerRequest = (scenario: string, target: string): number | null => {
+  const xs = (runs.get(keyOf(scenario, target)) ?? []).filter((m) => m.serverCpu !== null && m.rps > 0).map((m) => (m.serverCpu! * 1e9) / m.rps);
+  return xs.length ? Math.round(median(xs)) : null;
+};
+const columns = ['scenario', 'target', 'req/s (median)', 'runs', 'server CPU', 'client CPU', 'server ns/req', 'wirelab / target', 'limited by', 'note'];
 const rows: Record<string, Cell>[] = [];
 const rowTargets: { key: string; label: string }[] = [...TARGETS, { key: 'redis-benchmark', label: 'redis-benchmark -t ping_mbulk, same -c and -P (calibration)' }];
 for (const sc of SCENARIOS) {
@@ -329,21 +335,29 @@ for (const sc of SCENARIOS) {
       continue;
     }
     const f = median(r.map((m) => m.rps));
-    const cpu = (sel: (m: Measurement) => number | null): string => {
+    // What limits the figure, read from the CPU each side used over the window.
+    const medianOf = (sel: (m: Measurement) => number | null): number | null => {
       const xs = r.map(sel).filter((x): x is number => x !== null);
-      return xs.length ? pct(median(xs.map((x) => Math.round(x * 100))) / 100) : '';
+      return xs.length ? median(xs.map((x) => Math.round(x * 100))) / 100 : null;
     };
-    const nsPerReq = r.filter((m) => m.serverCpu !== null && m.rps > 0).map((m) => Math.round((m.serverCpu! * 1e9) / m.rps));
+    const sCpu = medianOf((m) => m.serverCpu);
+    const cCpu = medianOf((m) => m.clientCpu);
+    const limit =
+      sCpu !== null && sCpu >= 0.8 ? 'server CPU'
+      : cCpu !== null && cCpu >= 0.8 ? 'load client CPU'
+      : sc.depth === 1 ? 'round trips (wake-ups, syscalls)'
+      : 'CPU share: neither side saturated (shared machine)';
     const notes = [sc.connections === 1 && sc.depth === 1 && !PIN ? `⚠ ${LOCKSTEP_WARNING}` : '', ...r.map((m) => m.problem ?? '')].filter(Boolean);
     rows.push({
       scenario: name,
       target: t.label,
       'req/s (median)': f,
       runs: r.map((m) => m.rps.toLocaleString('en-US')).join(' / '),
-      'server CPU': cpu((m) => m.serverCpu),
-      'client CPU': cpu((m) => m.clientCpu),
-      'server ns/req': nsPerReq.length ? median(nsPerReq) : '',
+      'server CPU': sCpu === null ? '' : pct(sCpu),
+      'client CPU': cCpu === null ? '' : pct(cCpu),
+      'server ns/req': nsPerRequest(name, t.key) ?? '',
       'wirelab / target': ours !== null && t.key !== 'wirelab' && t.key !== 'redis-benchmark' ? (t.key === 'http' ? `${(ours / f).toFixed(1)}x` : pct(ours / f)) : '',
+      'limited by': limit,
       note: notes.join('; '),
     });
   }
@@ -372,12 +386,6 @@ const goals: Goal[] = [
   goal('wirelab >= 50% of redis-server', w, redis, 0.5),
   goal('wirelab >= 10x node:http keep-alive, pipelined 100 deep under wrk', w, http, 10, true),
 ];
-// Server CPU time per request does not depend on how much CPU the server got, so on a busy machine it is
-// the steadier comparison; it is shown beside the goals, which are judged on req/s as specified.
-const nsPerRequest = (scenario: string, target: string): number | null => {
-  const xs = (runs.get(keyOf(scenario, target)) ?? []).filter((m) => m.serverCpu !== null && m.rps > 0).map((m) => (m.serverCpu! * 1e9) / m.rps);
-  return xs.length ? Math.round(median(xs)) : null;
-};
 const cpuCompare = ['inline', 'redis', 'http']
   .map((k) => [k, nsPerRequest(big, k)] as const)
   .filter((x): x is readonly [string, number] => x[1] !== null);
@@ -404,7 +412,7 @@ const notes = [
   `Each figure is the median of ${rounds} run(s) of ${durationS} s (after ${WARMUP_MS} ms of warm-up; wrk: ${wrkSeconds} s, no warm-up), targets alternated within each scenario; 32-byte echo bodies (node:http: 32-byte response body; RESP: PING/+PONG).`,
   'Load client: bench/lib/frame-load.ts in its own process, one write per connection per read (all freed requests in one batch), reads into a reused buffer; it checks every id and body and counts lost requests after draining.',
   'node:http: `wrk -t1 -cN` for lockstep, and `-s bench/lib/wrk-pipeline.lua -- 100` (100 requests per write, HTTP/1.1 pipelining) for the pipelined rows.',
-  'server CPU / client CPU: CPU time over the window as a share of one core (/proc): a server near 100% is the limit; a client near 100% means the figure is the client\'s.',
+  'server CPU / client CPU: CPU time over the window as a share of one core (/proc): a server near 100% is the limit; a client near 100% means the figure is the client\'s. "limited by" reads them: 80% or more on one side names it; otherwise lockstep runs wait on round trips, and pipelined runs on a busy machine got less than a core. server ns/req (server CPU time per request) hardly depends on how much CPU the server got, so it is the steadier comparison on a shared machine.',
   ...(PROFILE ? ['The wirelab server ran under node --cpu-prof (--profile): its figures are a little low.', ...profileLines] : []),
   PIN ? `Pinned with taskset: servers on CPU ${SERVER_CPU}, load clients on CPU ${CLIENT_CPU}.` : `Unpinned. ${LOCKSTEP_WARNING}.`,
   ...failures.map((f) => `FAILED: ${f}`),
