@@ -51,8 +51,9 @@ async function server(ctx: Ctx): Promise<number> {
   const srv = new FrameServer({
     ...serverOptions(ctx),
     recorder: ctx.recorder,
+    detailedEvents: verbose,
     onEvent: (e) => {
-      if (e.type === 'chunk' || ((e.type === 'request' || e.type === 'reply') && !verbose)) return;
+      if (e.type === 'chunk') return;
       out.event(`server-${e.type}`, { ...e, type: undefined }, describeServerEvent(e));
     },
   });
@@ -126,6 +127,7 @@ async function demo(ctx: Ctx): Promise<number> {
   let narrateServer = true;
   const srv = new FrameServer({
     recorder: ctx.recorder,
+    detailedEvents: true,
     onEvent: (e) => {
       serverEvents.push(e);
       if (narrateServer) out.event(`server-${e.type}`, { ...e, type: undefined }, S(describeServerEvent(e)));

@@ -4,8 +4,8 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { WirelabError, errorCode } from '../errors.ts';
 import {
-  CONNECTION_ID, DEFAULT_MAX_PAYLOAD, FrameDecoder, FrameType, MAX_PING_PAYLOAD, WireError,
-  encodeHeader, errorPayload, frameAnnotator, typeName, type Frame,
+  CONNECTION_ID, DEFAULT_MAX_PAYLOAD, FrameDecoder, FrameType, HEADER_SIZE, MAX_PING_PAYLOAD, WireError,
+  encodeHeader, errorPayload, frameAnnotator, typeName, writeHeaderUnchecked, type Frame,
 } from '../wire/frame.ts';
 import { tapSocket, type Recorder } from '../trace/recorder.ts';
 
@@ -22,6 +22,8 @@ export const SERVER_DEFAULTS = {
   /** --request-timeout: a request still working after this long gets ERROR 5 and its work is aborted. */
   requestTimeoutMs: 65_000,
 } as const;
+
+const EMPTY = Buffer.alloc(0);
 
 /** Largest `sleep` the lab server accepts, in ms. */
 export const MAX_SLEEP_MS = 60_000;
@@ -93,6 +95,23 @@ export interface FrameServerOptions {
   methods?: Record<string, MethodHandler>;
   recorder?: Recorder;
   onEvent?: (event: ServerEvent) => void;
+  /** Also report each chunk, request, reply and cancel (not only connections): for narration, not for load. */
+  detailedEvents?: boolean;
+}
+
+/**
+ * Replies up to this size are copied into one reply buffer per chunk read, so a pipelined batch leaves in
+ * one write: copying 32 bytes costs less than a writev entry and a trip through the Writable machinery
+ * (bench/results/reqres-load.md). Larger payloads are never copied: header and payload go out as separate
+ * buffers under cork().
+ */
+export const SMALL_REPLY = 1024;
+/** Reply buffers are carved from slabs this large; a write keeps its slice alive, so slices are never reused. */
+const SLAB_SIZE = 64 * 1024;
+
+interface MethodEntry {
+  name: Buffer;
+  handler: MethodHandler;
 }
 
 class Pending implements RequestContext {
@@ -119,12 +138,20 @@ interface Connection {
 }
 
 export class FrameServer {
-  readonly options: Required<Omit<FrameServerOptions, 'recorder' | 'onEvent' | 'methods'>>;
-  private readonly methods: Map<string, MethodHandler>;
+  readonly options: Required<Omit<FrameServerOptions, 'recorder' | 'onEvent' | 'methods' | 'detailedEvents'>>;
+  /** Methods by name length, matched on the payload's bytes: no string per request. */
+  private readonly methods = new Map<number, MethodEntry[]>();
   private readonly server: Server;
   private readonly connections = new Set<Connection>();
   private readonly recorder: Recorder | undefined;
   private readonly onEvent: ((event: ServerEvent) => void) | undefined;
+  /** onEvent for per-request events, or undefined when they are not wanted. */
+  private readonly onDetail: ((event: ServerEvent) => void) | undefined;
+  private slab = Buffer.allocUnsafe(SLAB_SIZE);
+  private slabAt = 0;
+  /** The connection whose chunk is being answered, and where its replies start in the slab. */
+  private batchConn: Connection | undefined;
+  private batchStart = 0;
   private nextConn = 1;
   private readonly frames: Frame[] = [];
   /** Counters for labs and tests. */
@@ -138,9 +165,15 @@ export class FrameServer {
       maxInFlight: options.maxInFlight ?? SERVER_DEFAULTS.maxInFlight,
       requestTimeoutMs: options.requestTimeoutMs ?? SERVER_DEFAULTS.requestTimeoutMs,
     };
-    this.methods = new Map(Object.entries(options.methods ?? LAB_METHODS));
+    for (const [name, handler] of Object.entries(options.methods ?? LAB_METHODS)) {
+      const bytes = Buffer.from(name, 'latin1');
+      const list = this.methods.get(bytes.length) ?? [];
+      list.push({ name: bytes, handler });
+      this.methods.set(bytes.length, list);
+    }
     this.recorder = options.recorder;
     this.onEvent = options.onEvent;
+    this.onDetail = options.detailedEvents ? options.onEvent : undefined;
     this.server = createServer({ noDelay: true }, (socket) => this.accept(socket));
     this.server.maxConnections = this.options.maxConnections;
     this.server.on('drop', (data) => {
@@ -235,12 +268,33 @@ export class FrameServer {
   }
 
   private dispatch(conn: Connection, frames: Frame[], bytes: number): void {
-    this.onEvent?.({ type: 'chunk', conn: conn.n, bytes, frames: frames.length });
+    this.onDetail?.({ type: 'chunk', conn: conn.n, bytes, frames: frames.length });
     if (frames.length === 0) return;
     const socket = conn.socket;
     socket.cork();
+    this.batchConn = conn;
+    this.batchStart = this.slabAt;
     for (let i = 0; i < frames.length; i++) this.handle(conn, frames[i]!);
+    this.flushBatch();
+    this.batchConn = undefined;
     socket.uncork();
+  }
+
+  /** Writes the replies gathered so far for the current chunk as one buffer. */
+  private flushBatch(): void {
+    if (this.slabAt > this.batchStart && this.batchConn && !this.batchConn.socket.destroyed) {
+      this.batchConn.socket.write(this.slab.subarray(this.batchStart, this.slabAt));
+    }
+    this.batchStart = this.slabAt;
+  }
+
+  /** Room for n bytes in the slab: a new slab when the old one is full (its slices stay with their writes). */
+  private reserve(n: number): void {
+    if (SLAB_SIZE - this.slabAt >= n) return;
+    this.flushBatch();
+    this.slab = Buffer.allocUnsafe(Math.max(SLAB_SIZE, n));
+    this.slabAt = 0;
+    this.batchStart = 0;
   }
 
   private protocolError(conn: Connection, err: unknown): void {
@@ -261,11 +315,23 @@ export class FrameServer {
   private send(conn: Connection, type: number, id: number, payload: Uint8Array): void {
     const socket = conn.socket;
     if (socket.destroyed || socket.writableEnded) return;
-    socket.write(encodeHeader(type, id, payload.byteLength));
-    if (payload.byteLength > 0) socket.write(payload);
-    if (this.onEvent) {
+    const length = payload.byteLength;
+    const inBatch = this.batchConn === conn;
+    if (inBatch && length <= SMALL_REPLY) {
+      this.reserve(HEADER_SIZE + length);
+      writeHeaderUnchecked(this.slab, this.slabAt, type, id, length);
+      this.slab.set(payload, this.slabAt + HEADER_SIZE);
+      this.slabAt += HEADER_SIZE + length;
+    } else {
+      if (inBatch) this.flushBatch(); // keep reply order: earlier small replies first
+      socket.cork();
+      socket.write(encodeHeader(type, id, length));
+      if (length > 0) socket.write(payload);
+      socket.uncork();
+    }
+    if (this.onDetail) {
       const frame = type === FrameType.RESPONSE ? 'RESPONSE' : type === FrameType.PONG ? 'PONG' : 'ERROR';
-      this.onEvent({ type: 'reply', conn: conn.n, id, frame, bytes: payload.byteLength, errorCode: frame === 'ERROR' ? Buffer.from(payload).readUInt16BE(0) : undefined });
+      this.onDetail({ type: 'reply', conn: conn.n, id, frame, bytes: length, errorCode: frame === 'ERROR' ? Buffer.from(payload).readUInt16BE(0) : undefined });
     }
   }
 
@@ -296,12 +362,14 @@ export class FrameServer {
     if (id === CONNECTION_ID) return this.sendError(conn, id, WireError.BAD_REQUEST, 'request id 0 is reserved for the connection');
     if (conn.inFlight.has(id)) return this.sendError(conn, id, WireError.DUPLICATE_ID, `id ${id} is already in flight on this connection`);
     const payload = f.payload;
-    const sp = payload.indexOf(0x20);
-    const method = payload.toString('latin1', 0, sp === -1 ? payload.length : sp);
-    const body = sp === -1 ? payload.subarray(payload.length) : payload.subarray(sp + 1);
-    this.onEvent?.({ type: 'request', conn: conn.n, id, method, bodyBytes: body.length });
-    const handler = this.methods.get(method);
-    if (!handler) return this.sendError(conn, id, WireError.BAD_REQUEST, `unknown method '${method}'`);
+    // Method names are short: a plain scan for the space beats a native indexOf call.
+    let sp = 0;
+    while (sp < payload.length && payload[sp] !== 0x20) sp++;
+    const nameLength = sp;
+    const body = sp === payload.length ? EMPTY : payload.subarray(sp + 1);
+    const handler = this.lookup(payload, nameLength);
+    this.onDetail?.({ type: 'request', conn: conn.n, id, method: payload.toString('latin1', 0, nameLength), bodyBytes: body.length });
+    if (!handler) return this.sendError(conn, id, WireError.BAD_REQUEST, `unknown method '${payload.toString('latin1', 0, nameLength)}'`);
     if (conn.inFlight.size >= this.options.maxInFlight) {
       return this.sendError(conn, id, WireError.BAD_REQUEST, `too many requests in flight (limit ${this.options.maxInFlight})`);
     }
@@ -336,6 +404,17 @@ export class FrameServer {
     );
   }
 
+  private lookup(payload: Buffer, nameLength: number): MethodHandler | undefined {
+    const candidates = this.methods.get(nameLength);
+    if (!candidates) return undefined;
+    outer: for (let c = 0; c < candidates.length; c++) {
+      const entry = candidates[c]!;
+      for (let i = 0; i < nameLength; i++) if (payload[i] !== entry.name[i]) continue outer;
+      return entry.handler;
+    }
+    return undefined;
+  }
+
   private methodFailed(conn: Connection, id: number, err: unknown): void {
     if (err instanceof MethodError) return this.sendError(conn, id, err.wireCode, err.message);
     this.sendError(conn, id, WireError.APPLICATION, `internal error: ${err instanceof Error ? err.message : String(err)}`);
@@ -343,7 +422,7 @@ export class FrameServer {
 
   private cancel(conn: Connection, id: number): void {
     const pending = conn.inFlight.get(id);
-    this.onEvent?.({ type: 'cancel', conn: conn.n, id, found: pending !== undefined });
+    this.onDetail?.({ type: 'cancel', conn: conn.n, id, found: pending !== undefined });
     // A CANCEL that crosses its response on the wire finds nothing: that race is normal, not an error.
     if (!pending) return;
     conn.inFlight.delete(id);

@@ -94,6 +94,25 @@ export function encodeHeader(type: number, id: number, length: number, flags = 0
 }
 
 /**
+ * Writes a header with no checks, for hot paths whose values are already known to be valid u8/u16/u32
+ * (a decoded id, a payload's length). Plain byte stores: no range validation, no bounds checks.
+ */
+export function writeHeaderUnchecked(out: Uint8Array, at: number, type: number, id: number, length: number): void {
+  out[at] = FRAME_VERSION;
+  out[at + 1] = type;
+  out[at + 2] = 0;
+  out[at + 3] = 0;
+  out[at + 4] = id >>> 24;
+  out[at + 5] = id >>> 16;
+  out[at + 6] = id >>> 8;
+  out[at + 7] = id;
+  out[at + 8] = length >>> 24;
+  out[at + 9] = length >>> 16;
+  out[at + 10] = length >>> 8;
+  out[at + 11] = length;
+}
+
+/**
  * A frame as buffers to write: [header, ...payload parts]. The payload is not copied, so the caller can
  * write header and body separately under cork()/uncork().
  */
