@@ -2,6 +2,7 @@
 // capabilities), tshark to decode, with wirelab's Lua dissector loaded. Used by `npm run capture` and by
 // the interop tests. The lab's own --pcap (src/trace/pcap.ts) is the way that needs no privileges.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { userInfo } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { WirelabError } from '../errors.ts';
 
@@ -36,7 +37,7 @@ export function startCapture(options: CaptureOptions): Promise<Capture> {
     let child: ChildProcess;
     // --immediate-mode: hand each packet over at once (TPACKET_V3 otherwise holds a block up to 1 s, lost
     // on SIGINT); -U: write each packet to the file as it arrives; -n: no name lookups; -s 0: whole packets.
-    child = spawn('tcpdump', ['-i', iface, '--immediate-mode', '-U', '-n', '-s', '0', '-w', options.file, options.filter], { stdio: ['ignore', 'ignore', 'pipe'] });
+    child = spawn('tcpdump', ['-i', iface, '--immediate-mode', '-U', '-n', '-s', '0', ...keepUser(), '-w', options.file, options.filter], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     let ready = false;
     let exited = false;
@@ -78,6 +79,21 @@ export function startCapture(options: CaptureOptions): Promise<Capture> {
         : new WirelabError('ERR_CAPTURE_FAILED', `tcpdump exited with code ${code}: ${text}`));
     });
   });
+}
+
+/**
+ * Run as root, tcpdump drops to the user `tcpdump` after opening its files, which then belong to that
+ * user; -Z with our own name keeps them ours.
+ */
+function keepUser(): string[] {
+  return process.getuid?.() === 0 ? ['-Z', userInfo().username] : [];
+}
+
+/** Copies the packets of `input` that match a BPF filter to `output` (tcpdump -r ... -w ...). */
+export function filterCapture(input: string, output: string, filter: string): void {
+  const r = spawnSync('tcpdump', ['-n', '-r', input, ...keepUser(), '-w', output, filter], { encoding: 'utf8' });
+  if (r.error) throw new WirelabError('ERR_TOOL_MISSING', `tcpdump: ${r.error.message}`);
+  if (r.status !== 0) throw new WirelabError('ERR_CAPTURE_FAILED', `tcpdump -r ${input} failed: ${r.stderr.trim()}`);
 }
 
 export interface TsharkOptions {
