@@ -56,9 +56,9 @@ const show = (e: Endpoint) => {
 };
 
 /** Which arrows to draw: each unit once, from the sender's record when the sender is tapped. */
-export function buildDiagram(events: readonly WireEvent[], options: DiagramOptions = {}): Diagram {
+export function buildDiagram(recorded: readonly WireEvent[], options: DiagramOptions = {}): Diagram {
   const label = options.label ?? shortLabel;
-  const t0 = events[0]?.t ?? 0;
+  const t0 = recorded[0]?.t ?? 0;
   // A connection or flow is named by its client and server endpoints, whichever tap recorded it.
   const ends = (e: WireEvent) => {
     const [client, server] = e.side === 'client' ? [e.local, e.remote] : [e.remote, e.local];
@@ -70,6 +70,9 @@ export function buildDiagram(events: readonly WireEvent[], options: DiagramOptio
     return e.transport === 'udp' ? `udp:${client.port}>${server.port}` : ends(e).id;
   };
   const tapped = new Map<string, Set<string>>(); // flow -> sides with a tap
+  // A UDP send recorded with local port 0 is Node's first, queued call on an unbound socket; the send
+  // is recorded again once bound (see src/trace/pcap.ts).
+  const events = recorded.filter((e) => !(e.transport === 'udp' && e.kind === 'send' && e.local.port === 0));
   for (const e of events) {
     const id = flowId(e);
     if (!tapped.has(id)) tapped.set(id, new Set());

@@ -235,11 +235,6 @@ export class PcapEncoder {
   private readonly byTap = new Map<number, TcpConn>();
   /** UDP sockets that are tapped, by local endpoint: their sends are recorded, so skip the peer's receives. */
   private readonly udpTapped = new Set<string>();
-  /**
-   * Datagrams sent before their socket was bound (Node binds on the first send, after the tap saw it):
-   * the source port is unknown until the receiver's record shows it. Kept until then, or until end().
-   */
-  private readonly udpUnbound: { e: WireEvent; dst: Endpoint }[] = [];
   private lastUs = 0;
   private ipId = 0;
 
@@ -258,7 +253,6 @@ export class PcapEncoder {
   end(wallUs = this.lastUs): Buffer[] {
     const out: Buffer[] = [];
     for (const c of this.conns.values()) if (!c.done) this.close(c, c.firstCloser ?? c.client, wallUs, out);
-    for (const { e, dst } of this.udpUnbound.splice(0)) this.datagram(concrete(e.local, e.remote), dst, e, out);
     return out;
   }
 
@@ -274,20 +268,10 @@ export class PcapEncoder {
     const remote = concrete(e.remote, e.local);
     this.udpTapped.add(key(local));
     if (e.kind === 'recv' && this.udpTapped.has(key(remote))) return []; // the sender's record has it
+    // On a socket not bound yet, Node binds and then calls send() again, so the tap records the datagram
+    // twice: first with local port 0. The second record (real port) is the one that went out.
+    if (e.kind === 'send' && local.port === 0) return [];
     const out: Buffer[] = [];
-    if (e.kind === 'send' && local.port === 0) {
-      this.udpUnbound.push({ e, dst: remote });
-      if (this.udpUnbound.length > 1024) {
-        const old = this.udpUnbound.shift()!; // bounded: never matched, written with source port 0
-        this.datagram(concrete(old.e.local, old.e.remote), old.dst, old.e, out);
-      }
-      return out;
-    }
-    if (e.kind === 'recv') {
-      const data = e.data ?? Buffer.alloc(0);
-      const i = this.udpUnbound.findIndex((u) => key(u.dst) === key(local) && (u.e.data ?? Buffer.alloc(0)).equals(data));
-      if (i !== -1) this.udpUnbound.splice(i, 1); // this record shows the real source port
-    }
     const [src, dst] = e.kind === 'send' ? [local, remote] : [remote, local];
     this.datagram(src, dst, e, out);
     return out;
