@@ -2,7 +2,7 @@
 // `tcpdump -i lo` captures, keeps the packets of the lab's own ports, and prints tshark's summary with
 // the wirelab dissector loaded. Capturing needs root or the capture capabilities; a lab's own
 // `--pcap FILE` needs neither.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -23,7 +23,26 @@ function fail(message: string, code: number): never {
   throw new Exit(message, code);
 }
 
+/**
+ * As root, the capture runs in a network namespace of its own (unshare --net): its loopback interface
+ * carries the lab's traffic and nothing else, so a busy machine's other loopback traffic can neither
+ * crowd the capture nor make tcpdump drop packets. Returns the exit code, or undefined when that is
+ * not possible here (then the shared lo is used).
+ */
+function inOwnNetns(argv: string[]): number | undefined {
+  if (process.env.WIRELAB_CAPTURE_NETNS === '1' || process.getuid?.() !== 0) return undefined;
+  if (spawnSync('unshare', ['--net', 'ip', 'link', 'set', 'lo', 'up'], { stdio: 'ignore' }).status !== 0) return undefined;
+  const r = spawnSync('unshare', ['--net', '--', process.execPath, '--import', 'tsx', fileURLToPath(import.meta.url), ...argv], {
+    stdio: 'inherit',
+    env: { ...process.env, WIRELAB_CAPTURE_NETNS: '1' },
+  });
+  return r.status ?? 1;
+}
+
 async function main(argv: string[]): Promise<number> {
+  const isolated = inOwnNetns(argv);
+  if (isolated !== undefined) return isolated;
+  if (process.env.WIRELAB_CAPTURE_NETNS === '1' && spawnSync('ip', ['link', 'set', 'lo', 'up']).status !== 0) fail('cannot bring up lo in the new network namespace', 1);
   const dashes = argv.indexOf('--');
   const own = dashes === -1 ? argv : argv.slice(0, dashes);
   const labArgs = dashes === -1 ? [] : argv.slice(dashes + 1);
@@ -53,7 +72,8 @@ async function main(argv: string[]): Promise<number> {
       }
       fail((err as Error).message, 1);
     }
-    process.stderr.write(`capture: tcpdump is listening on lo; running labs/${lab}.ts ${labArgs.join(' ')}\n`);
+      const where = process.env.WIRELAB_CAPTURE_NETNS === '1' ? 'lo of a network namespace of its own' : 'lo (shared with the rest of this machine)';
+    process.stderr.write(`capture: tcpdump is listening on ${where}; running labs/${lab}.ts ${labArgs.join(' ')}\n`);
     labCode = await new Promise<number>((resolve) => {
       const child = spawn(process.execPath, ['--import', 'tsx', join(labsDir, `${lab}.ts`), ...labArgs], {
         stdio: 'inherit',

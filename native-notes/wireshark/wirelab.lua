@@ -168,7 +168,7 @@ local function dissect_frame(tvb, pinfo, root)
   return HEADER_SIZE + length
 end
 
-function wirelab.dissector(tvb, pinfo, tree)
+local function dissect(tvb, pinfo, tree)
   -- At most 1 byte is needed to reject a bad version; a valid frame's length is known at 12 bytes.
   if tvb:len() < HEADER_SIZE and violation(tvb, 0) == nil then
     pinfo.desegment_len = DESEGMENT_ONE_MORE_SEGMENT
@@ -178,6 +178,7 @@ function wirelab.dissector(tvb, pinfo, tree)
   dissect_tcp_pdus(tvb, tree, HEADER_SIZE, frame_len, dissect_frame, true)
   return tvb:len()
 end
+wirelab.dissector = dissect
 
 -- A stream whose first bytes are a valid v1 header with zero flags: wirelab on whatever port.
 local function heuristic(tvb, pinfo, tree)
@@ -185,7 +186,9 @@ local function heuristic(tvb, pinfo, tree)
   if violation(tvb, 0) ~= nil or tvb(2, 2):uint() ~= 0 then return false end
   -- The rest of this TCP conversation is wirelab too, including segments that start mid-frame.
   pinfo.conversation = wirelab
-  wirelab.dissector(tvb, pinfo, tree)
+  -- Call the Lua function itself: wirelab.dissector read back is a Dissector handle, and calling a
+  -- handle spends one level of pinfo.can_desegment, which leaves none for dissect_tcp_pdus here.
+  dissect(tvb, pinfo, tree)
   return true
 end
 

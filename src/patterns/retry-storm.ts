@@ -63,8 +63,10 @@ export interface StormResult {
   strategy: BackoffStrategy;
   /** Attempts (call arrivals at the server's port) per bucket, from the start. */
   arrivals: number[];
-  /** Successful calls per bucket. */
+  /** Successful calls per bucket, as the clients saw them. */
   successes: number[];
+  /** Calls the server served per bucket of its own clock (never above capacityPerBucket). */
+  served: number[];
   totalCalls: number;
   /** When the last client succeeded, in ms from the start (undefined if some never did). */
   allSucceededMs: number | undefined;
@@ -259,7 +261,7 @@ export async function runStorm(strategy: BackoffStrategy, config: StormConfig, o
   const n = Math.max(arrivals.length, successes.length);
   const dense = (a: number[]) => Array.from({ length: n }, (_, i) => a[i] ?? 0);
   return {
-    strategy, arrivals: dense(arrivals), successes: dense(successes), totalCalls,
+    strategy, arrivals: dense(arrivals), successes: dense(successes), served: dense(server.served), totalCalls,
     allSucceededMs: failedClients === 0 ? lastSuccess : undefined, failedClients, waits, lateAttempts, config,
   };
 }

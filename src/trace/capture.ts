@@ -36,8 +36,8 @@ export function startCapture(options: CaptureOptions): Promise<Capture> {
   return new Promise((resolve, reject) => {
     let child: ChildProcess;
     // --immediate-mode: hand each packet over at once (TPACKET_V3 otherwise holds a block up to 1 s, lost
-    // on SIGINT); -U: write each packet to the file as it arrives; -n: no name lookups; -s 0: whole packets.
-    child = spawn('tcpdump', ['-i', iface, '--immediate-mode', '-U', '-n', '-s', '0', ...keepUser(), '-w', options.file, options.filter], { stdio: ['ignore', 'ignore', 'pipe'] });
+    // on SIGINT); -B: a 16 MiB kernel buffer for bursts; -U: write each packet to the file as it arrives; -n: no name lookups; -s 0: whole packets.
+    child = spawn('tcpdump', ['-i', iface, '--immediate-mode', '-B', '16384', '-U', '-n', '-s', '0', ...keepUser(), '-w', options.file, options.filter], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     let ready = false;
     let exited = false;

@@ -82,7 +82,7 @@ export function buildDiagram(recorded: readonly WireEvent[], options: DiagramOpt
   const serverIndex = new Map<string, number>();
   const connNumber = new Map<string, number>();
   const closed = new Set<string>();
-  const pendingChunks = new Map<string, number>(); // chunks seen since the last completed unit, per direction
+  const pendingChunks = new Map<string, number>(); // writes (or reads) since the last completed unit, per direction
   const arrows: DiagramArrow[] = [];
   for (const e of events) {
     const id = flowId(e);
@@ -125,7 +125,7 @@ export function buildDiagram(recorded: readonly WireEvent[], options: DiagramOpt
     pendingChunks.set(dir, 0);
     e.notes.forEach((note, i) => {
       let text = label(note);
-      if (i === 0 && earlier > 0) text += ` (in ${earlier + 1} chunks)`;
+      if (i === 0 && earlier > 0) text += ` (in ${earlier + 1} ${e.kind === 'send' ? 'writes' : 'reads'})`;
       else if (e.notes!.length > 1) text += ` (${i + 1}/${e.notes!.length} in one chunk)`;
       arrows.push({ t, conn, from: senderSide, server: si, kind: 'data', label: text });
     });

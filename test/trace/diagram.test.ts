@@ -17,7 +17,7 @@ const expected = [
   ['client', 'open', 'connect'],
   ['client', 'data', 'REQUEST id=1 echo'],
   ['server', 'data', 'RESPONSE id=1'],
-  ['client', 'data', 'REQUEST id=2 echo (in N chunks)'],
+  ['client', 'data', 'REQUEST id=2 echo (in N writes)'],
   ['server', 'data', 'RESPONSE id=2'],
   ['client', 'data', 'REQUEST id=3 echo (1/3 in one chunk)'],
   ['client', 'data', 'REQUEST id=4 sleep (2/3 in one chunk)'],
@@ -30,7 +30,7 @@ for (const [name, opts] of [['both ends tapped', {}], ['only the server tapped',
     await conversation(rec, opts);
     const { servers, arrows } = buildDiagram(rec.events);
     assert.is(servers.length, 1);
-    const got = arrows.map((a) => [a.from, a.kind, a.label.replace(/^connect .*/, 'connect').replace(/in \d+ chunks/, 'in N chunks')]);
+    const got = arrows.map((a) => [a.from, a.kind, a.label.replace(/^connect .*/, 'connect').replace(/in \d+ (writes|reads)/, 'in N writes')]);
     assert.equal(got.slice(0, expected.length), expected);
     // The rest: the three responses in some chunking, then one close.
     assert.equal(got.slice(expected.length, -1).map((a) => a[2]), ['RESPONSE id=3', 'RESPONSE id=4', 'RESPONSE id=5']);
