@@ -16,7 +16,7 @@ const spec = {
   summary: 'retry storms: no backoff vs exponential vs full/equal/decorrelated jitter against a recovering server',
   commands: {
     demo: `all five strategies, time axis scaled x${DEMO_SCALE} (outage ${FULL_STORM.outageMs * DEMO_SCALE} ms, ${FULL_STORM.bucketMs * DEMO_SCALE} ms buckets)`,
-    run: `all five strategies at full size (${FULL_STORM.outageMs / 1000} s outage, ${FULL_STORM.bucketMs} ms buckets; about 15 s)`,
+    run: `all five strategies at full size (${FULL_STORM.outageMs / 1000} s outage, ${FULL_STORM.bucketMs} ms buckets; about 20 s)`,
   },
   options: {
     svg: { type: 'string', description: 'also write the histograms as one SVG chart to FILE', valueName: 'FILE' },

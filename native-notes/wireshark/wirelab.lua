@@ -50,8 +50,9 @@ local ex = {
   too_large = ProtoExpert.new("wirelab.too_large", "Frame length over the limit", expert.group.PROTOCOL, expert.severity.ERROR),
   after_error = ProtoExpert.new("wirelab.after_error", "Bytes after a protocol violation", expert.group.PROTOCOL, expert.severity.WARN),
   short_error = ProtoExpert.new("wirelab.short_error", "ERROR payload without a u16 code", expert.group.MALFORMED, expert.severity.ERROR),
+  incomplete = ProtoExpert.new("wirelab.incomplete", "Part of a frame (TCP reassembly is off, or the capture starts mid-frame)", expert.group.REASSEMBLE, expert.severity.NOTE),
 }
-wirelab.experts = { ex.bad_version, ex.unknown_type, ex.too_large, ex.after_error, ex.short_error }
+wirelab.experts = { ex.bad_version, ex.unknown_type, ex.too_large, ex.after_error, ex.short_error, ex.incomplete }
 
 wirelab.prefs.tcp_port = Pref.uint("TCP port", 7070, "The port wirelab is decoded on by default (Decode As works for any other)")
 wirelab.prefs.max_payload = Pref.uint("Maximum payload", 1048576, "Longer frames are a protocol violation (the lab's --max-payload)")
@@ -126,6 +127,12 @@ local function dissect_frame(tvb, pinfo, root)
     return tvb:len()
   end
 
+  if tvb:len() < HEADER_SIZE or tvb:len() < HEADER_SIZE + tvb(8, 4):uint() then
+    -- Only reached when TCP could not reassemble (tcp.desegment_tcp_streams off): show what is here.
+    tree:add_proto_expert_info(ex.incomplete)
+    add_info(pinfo, "[part of a frame]")
+    return tvb:len()
+  end
   local ftype = tvb(1, 1):uint()
   local id = tvb(4, 4):uint()
   local length = tvb(8, 4):uint()
