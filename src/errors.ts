@@ -23,6 +23,7 @@ export type ErrorCode =
   | 'ERR_IDLE_TIMEOUT'
   | 'ERR_REMOTE'
   | 'ERR_RETRIES_EXHAUSTED'
+  | 'ERR_APPLICATION'
   // command line
   | 'ERR_BAD_ARGS'
 
