@@ -6,9 +6,9 @@
 // `work`; the server answers RESPONSE `ok`, or ERROR 101 (unavailable, during the outage) or ERROR 102
 // (over capacity for this time bucket). In `refuse` mode the server is not listening during the outage,
 // so attempts fail with ECONNREFUSED instead.
-import { createServer, connect, type Server, type Socket } from 'node:net';
-import { WirelabError } from '../errors.ts';
-import { encodeFrame, errorPayload, FrameDecoder, FrameType, frameAnnotator, parseError, requestPayload } from '../wire/frame.ts';
+import { createServer, type Server, type Socket } from 'node:net';
+import { encodeFrame, errorPayload, FrameDecoder, FrameType, frameAnnotator } from '../wire/frame.ts';
+import { FrameClient } from './frame-client.ts';
 import { retry, type BackoffStrategy, type RetryEvent } from '../client/retry.ts';
 import { tapSocket, type Recorder } from '../trace/recorder.ts';
 
@@ -148,59 +148,19 @@ async function startStormServer(config: StormConfig, start: number, recorder: Re
   };
 }
 
-/** One client's connection: REQUEST `work`, resolved by RESPONSE, rejected by ERROR or a dropped link. */
+/** One client's connection, opened on the first call and again after it drops (refused, closed). */
 class StormConnection {
-  private socket: Socket | undefined;
-  private readonly pending = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
-  private nextId = 1;
+  private client: FrameClient | undefined;
 
   constructor(private readonly port: number, private readonly host: string, private readonly recorder: Recorder | undefined) {}
 
-  private connect(): Promise<Socket> {
-    return new Promise((resolve, reject) => {
-      const s = connect({ port: this.port, host: this.host, noDelay: true });
-      tapSocket(s, this.recorder, { side: 'client', annotate: frameAnnotator() });
-      const decoder = new FrameDecoder({ maxPayload: 1024 });
-      s.once('connect', () => resolve(s));
-      s.on('data', (chunk) => {
-        for (const f of decoder.push(chunk)) {
-          const p = this.pending.get(f.id);
-          if (!p) continue;
-          this.pending.delete(f.id);
-          if (f.type === FrameType.RESPONSE) p.resolve();
-          else {
-            const e = parseError(f.payload);
-            p.reject(new WirelabError('ERR_REMOTE', `server error ${e.code}: ${e.message}`));
-          }
-        }
-      });
-      s.on('error', (err) => reject(err));
-      s.on('close', () => {
-        if (this.socket === s) this.socket = undefined;
-        for (const p of this.pending.values()) p.reject(new WirelabError('ERR_CONNECTION_CLOSED', 'connection closed'));
-        this.pending.clear();
-      });
-    });
-  }
-
   async call(signal: AbortSignal): Promise<void> {
-    this.socket ??= await this.connect();
-    const id = this.nextId++;
-    const socket = this.socket;
-    await new Promise<void>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      signal.addEventListener('abort', () => {
-        this.pending.delete(id);
-        reject(signal.reason);
-      }, { once: true });
-      socket.cork();
-      for (const part of encodeFrame(FrameType.REQUEST, id, requestPayload('work'))) socket.write(part);
-      socket.uncork();
-    });
+    if (!this.client || this.client.closed) this.client = await FrameClient.connect({ port: this.port, host: this.host, recorder: this.recorder });
+    await this.client.request('work', '', { signal });
   }
 
   close(): void {
-    this.socket?.destroy();
+    this.client?.socket.destroy();
   }
 }
 
