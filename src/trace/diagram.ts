@@ -113,6 +113,7 @@ export function buildDiagram(recorded: readonly WireEvent[], options: DiagramOpt
     if (e.kind === 'recv' && tapped.get(id)!.has(senderSide)) continue; // the sender's record is drawn
     const dir = `${id}:${senderSide}`;
     const bytes = e.data?.length ?? 0;
+    if (bytes === 0) continue; // an empty write (node:http ends a message with one) sends nothing
     if (e.notes === undefined) {
       arrows.push({ t, conn, from: senderSide, server: si, kind: 'data', label: `${bytes} bytes` });
       continue;

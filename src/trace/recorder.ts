@@ -97,12 +97,26 @@ export function tapSocket(socket: Socket, recorder: Recorder | undefined, option
   if (socket.remotePort !== undefined && !socket.connecting) open();
   else socket.once('connect', open);
 
+  // Writes made while still connecting (node:http does this) leave once connected: record them then,
+  // when the endpoints are known, instead of freezing a remote port of 0.
+  let early: Buffer[] | undefined;
+  const recordSend = (data: Buffer) => recorder.record({ ...base(), kind: 'send', data, notes: sendNotes?.(data) });
   const write = socket.write;
   socket.write = function tappedWrite(this: Socket, chunk: unknown, ...rest: unknown[]): boolean {
     if (typeof chunk === 'string' || chunk instanceof Uint8Array) {
-      open();
       const data = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-      recorder.record({ ...base(), kind: 'send', data, notes: sendNotes?.(data) });
+      if (!opened && socket.connecting) {
+        if (!early) {
+          early = [];
+          socket.once('connect', () => {
+            for (const d of early!.splice(0)) recordSend(d);
+          });
+        }
+        early.push(data);
+      } else {
+        open();
+        recordSend(data);
+      }
     }
     return (write as (...args: unknown[]) => boolean).call(this, chunk, ...rest);
   } as Socket['write'];
