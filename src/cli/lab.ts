@@ -48,12 +48,12 @@ export interface LabSpec<O extends LabOptions> {
   commands: Record<string, string>;
   options: O;
   /** Extra usage lines, e.g. `client [--port P] METHOD [BODY]`. */
-  usage?: string[];
+  usage?: readonly string[];
   /**
    * The Wireshark dissector for this lab's server ports (`wirelab`, `dns`, `http`), for `npm run capture`
    * and the hint printed after --pcap: `tshark -d tcp.port==PORT,NAME`.
    */
-  dissector?: { tcp?: string; udp?: string };
+  dissector?: { readonly tcp?: string; readonly udp?: string };
 }
 
 type Values<O extends LabOptions> = {
