@@ -2,8 +2,9 @@
 import { tshark } from '../../src/trace/capture.ts';
 
 export interface DecodedFrame {
-  /** The TCP port the frame was sent from. */
+  /** The TCP ports the frame was sent from and to. */
   srcport: number;
+  dstport: number;
   type: number;
   id: number;
   /** REQUEST only. */
@@ -15,16 +16,16 @@ export interface DecodedFrame {
  * occurrences comma-separated; every frame has a type and an id, only REQUESTs have a method.
  */
 export function framesOf(file: string, decodeAs: string[] = []): DecodedFrame[] {
-  const r = tshark(file, { decodeAs, args: ['-Y', 'wirelab', '-T', 'fields', '-e', 'tcp.srcport', '-e', 'wirelab.type', '-e', 'wirelab.id', '-e', 'wirelab.method'] });
+  const r = tshark(file, { decodeAs, args: ['-Y', 'wirelab', '-T', 'fields', '-e', 'tcp.srcport', '-e', 'tcp.dstport', '-e', 'wirelab.type', '-e', 'wirelab.id', '-e', 'wirelab.method'] });
   const frames: DecodedFrame[] = [];
   for (const line of r.stdout.split('\n')) {
     if (!line.trim()) continue;
-    const [port, types, ids, methods] = line.split('\t') as [string, string, string, string];
+    const [port, dport, types, ids, methods] = line.split('\t') as [string, string, string, string, string];
     if (!types) continue; // bytes after a protocol violation: no frame fields
     const ms = methods ? methods.split(',') : [];
     const idList = ids.split(',');
     types.split(',').forEach((t, i) => {
-      const f: DecodedFrame = { srcport: Number(port), type: Number(t), id: Number(idList[i]) };
+      const f: DecodedFrame = { srcport: Number(port), dstport: Number(dport), type: Number(t), id: Number(idList[i]) };
       if (f.type === 1) f.method = ms.shift();
       frames.push(f);
     });
@@ -36,7 +37,7 @@ export function framesOf(file: string, decodeAs: string[] = []): DecodedFrame[] 
  * What would make Wireshark's reading of a capture wrong: malformed packets, expert warnings and errors
  * (e.g. "previous segment not captured", bad checksums), TCP analysis flags. One line per problem.
  */
-export function problemsOf(file: string, decodeAs: string[] = [], options: { checksums?: boolean } = {}): string[] {
+export function problemsOf(file: string, decodeAs: string[] = [], options: { checksums?: boolean; allow?: RegExp } = {}): string[] {
   // Checksums are checked in our own pcaps only: in a real loopback capture they are left to the NIC
   // (checksum offload), so tcpdump sees partial sums, and Wireshark then declines to reassemble.
   const checks = options.checksums ?? true
@@ -49,5 +50,6 @@ export function problemsOf(file: string, decodeAs: string[] = [], options: { che
       '-T', 'fields', '-e', 'frame.number', '-e', '_ws.expert.message'],
   });
   if (r.status !== 0) return [`tshark exited ${r.status}: ${r.stderr}`];
-  return r.stdout.split('\n').filter((l) => l.trim());
+  // `allow`: expert messages that are the point of the capture (a protocol violation the lab sends on purpose).
+  return r.stdout.split('\n').filter((l) => l.trim() && !(options.allow && l.split('\t')[1]!.split(',').every((m) => options.allow!.test(m))));
 }
