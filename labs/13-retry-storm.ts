@@ -45,7 +45,7 @@ function configFrom(ctx: Ctx, defaultScale: number): { config: StormConfig; scal
   const scale = parseNumberOption('scale', ctx.values.scale, { min: 0.05, max: 10, default: defaultScale })!;
   const clients = parseIntOption('clients', ctx.values.clients, { min: 1, max: 2000, default: FULL_STORM.clients })!;
   const outage = parseChoice('outage', ctx.values.outage, ['fail', 'refuse'] as const, 'fail');
-  return { config: { ...scaleStorm(FULL_STORM, scale), clients, outage, host: ctx.common.host }, scale };
+  return { config: { ...scaleStorm(FULL_STORM, scale), clients, outage, host: ctx.common.host, port: ctx.common.port }, scale };
 }
 
 function strategies(ctx: Ctx): BackoffStrategy[] {

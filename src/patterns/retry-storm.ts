@@ -31,6 +31,8 @@ export interface StormConfig {
   /** Bound on attempts per client (the `none` strategy retries at once). */
   maxAttempts: number;
   host: string;
+  /** The server's port (0: ephemeral). */
+  port?: number;
 }
 
 /** The full-size storm of the issue: 200 clients, a 2-second outage, 100 ms buckets. */
@@ -124,7 +126,7 @@ async function startStormServer(config: StormConfig, start: number, recorder: Re
   let server: Server = createServer(onConnection);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, config.host, () => resolve());
+    server.listen(config.port ?? 0, config.host, () => resolve());
   });
   const port = (server.address() as { port: number }).port;
   let reopen: NodeJS.Timeout | undefined;
