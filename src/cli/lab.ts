@@ -3,6 +3,7 @@
 // --trace. A lab file only declares its own flags and writes its demo/server/client functions.
 import { parseArgs } from 'node:util';
 import { closeSync, openSync, writeFileSync, writeSync } from 'node:fs';
+import { relative } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { WirelabError, errorCode } from '../errors.ts';
 import { createOutput, colorWanted, type Output } from './output.ts';
@@ -11,7 +12,6 @@ import { attachTracePrinter } from '../trace/printer.ts';
 import { PcapEncoder } from '../trace/pcap.ts';
 import { buildDiagram, renderDiagram } from '../trace/diagram.ts';
 import { DISSECTOR_PATH } from '../trace/capture.ts';
-import { relative } from 'node:path';
 
 type OptionSpec = { type: 'string' | 'boolean'; short?: string; default?: string | boolean; multiple?: false };
 export type LabOptions = Record<string, OptionSpec & { description: string; valueName?: string }>;
