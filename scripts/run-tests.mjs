@@ -11,10 +11,20 @@ const args = ['--import', 'tsx', 'node_modules/uvu/bin.js', 'test', `${filter}\\
 if (!process.env.FORCE_COLOR) args.push('--no-color');
 
 const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, FORCE_COLOR: process.env.FORCE_COLOR ?? '0' } });
+// After uvu's summary the process should exit by itself. If it does not, a test left a socket, timer or
+// child process open: kill it after a grace period, and count it as a failure when every test passed.
+const EXIT_GRACE_MS = 10_000;
 let output = '';
+let graceTimer;
 child.stdout.on('data', (chunk) => {
   output += chunk;
   process.stdout.write(chunk);
+  if (!graceTimer && /Duration:/.test(output)) {
+    graceTimer = setTimeout(() => {
+      process.stdout.write(`\nthe test process did not exit ${EXIT_GRACE_MS / 1000} s after its summary: a test left a handle open; killed\n`);
+      child.kill('SIGKILL');
+    }, EXIT_GRACE_MS);
+  }
 });
 const timer = setTimeout(() => {
   process.stdout.write(`\ntest run exceeded ${LIMIT_MS / 1000} s: killed\n`);
@@ -23,6 +33,7 @@ const timer = setTimeout(() => {
 
 child.on('close', (code, signal) => {
   clearTimeout(timer);
+  clearTimeout(graceTimer);
   const plain = output.replace(/\x1b\[[0-9;]*m/g, '');
   const num = (label) => {
     const m = plain.match(new RegExp(`^\\s*${label}:\\s+(\\d+)`, 'm'));
@@ -37,7 +48,7 @@ child.on('close', (code, signal) => {
     failed = 1;
   } else {
     failed = Math.max(0, total - passed - skipped);
-    if (failed === 0 && code !== 0) failed = 1; // a crash after the summary, e.g. an unhandled rejection
+    if (failed === 0 && code !== 0) failed = 1; // a crash after the summary, or a handle left open
   }
   if (total === 0) {
     process.stdout.write('\nno test ran: counted as a failure\n');

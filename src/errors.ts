@@ -30,6 +30,13 @@ export type ErrorCode =
   // dns and udp (issue 3): add codes below this line
 
   // file i/o and worker pool (issue 4): add codes below this line
+  | 'ERR_POOL_CLOSED'
+  | 'ERR_QUEUE_FULL'
+  | 'ERR_WORKER_EXITED'
+  | 'ERR_TASK_FAILED'
+  | 'ERR_NOT_TRANSFERABLE'
+  | 'ERR_PROBE_FAILED'
+  | 'ERR_SATURATION_FAILED'
 
   // wire captures, pcap and diagrams (issue 5): add codes below this line
   | 'ERR_CAPTURE_NOT_PERMITTED'
