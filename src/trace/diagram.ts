@@ -82,7 +82,9 @@ export function buildDiagram(recorded: readonly WireEvent[], options: DiagramOpt
   const serverIndex = new Map<string, number>();
   const connNumber = new Map<string, number>();
   const closed = new Set<string>();
-  const pendingChunks = new Map<string, number>(); // writes (or reads) since the last completed unit, per direction
+  // Per direction, the synchronous runs (batches) that carried bytes of the unit not yet complete: writes
+  // made together (header and payload under cork) are one piece, a byte per timer tick is one piece each.
+  const pending = new Map<string, Set<number | undefined>>();
   const arrows: DiagramArrow[] = [];
   for (const e of events) {
     const id = flowId(e);
@@ -118,16 +120,18 @@ export function buildDiagram(recorded: readonly WireEvent[], options: DiagramOpt
       arrows.push({ t, conn, from: senderSide, server: si, kind: 'data', label: `${bytes} bytes` });
       continue;
     }
+    const pieces = pending.get(dir) ?? new Set();
+    // Events without a batch number (recorded elsewhere) count one piece each.
+    pieces.add(e.batch ?? -pieces.size - 1);
     if (e.notes.length === 0) {
-      pendingChunks.set(dir, (pendingChunks.get(dir) ?? 0) + 1);
+      pending.set(dir, pieces);
       continue;
     }
-    const earlier = pendingChunks.get(dir) ?? 0;
-    pendingChunks.set(dir, 0);
+    pending.set(dir, new Set());
     e.notes.forEach((note, i) => {
       let text = label(note);
-      if (i === 0 && earlier > 0) text += ` (in ${earlier + 1} ${e.kind === 'send' ? 'writes' : 'reads'})`;
-      else if (e.notes!.length > 1) text += ` (${i + 1}/${e.notes!.length} in one chunk)`;
+      if (i === 0 && pieces.size > 1) text += ` (in ${pieces.size} ${e.kind === 'send' ? 'writes' : 'reads'})`;
+      else if (e.notes!.length > 1) text += ` (${i + 1}/${e.notes!.length} in one ${e.kind === 'send' ? 'write' : 'read'})`;
       arrows.push({ t, conn, from: senderSide, server: si, kind: 'data', label: text });
     });
   }

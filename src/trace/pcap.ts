@@ -6,10 +6,11 @@
 // - each TCP connection gets a three-way handshake at its 'open' event and a FIN exchange at its close;
 //   sequence and acknowledgement numbers follow the bytes (RFC 9293 section 3.4), every segment ACKs all
 //   the peer has sent, and a pure ACK is added when a direction has much unacknowledged data;
-// - one TCP segment per write() call of the sender (split at the loopback MSS), or per 'data' chunk of the
-//   receiver when only the receiving side is tapped. The kernel may have merged writes made under
-//   cork()/uncork() into one segment: the bytes and their order are exact, the segment boundaries are
-//   the program's, not the kernel's;
+// - one TCP segment per write() call of the sender (split at the loopback MSS), except that the writes
+//   made under one cork() (or queued while connecting) are one segment, as Node sends them in one writev;
+//   or one per 'data' chunk of the receiver when only the receiving side is tapped. The bytes and their
+//   order are exact; the segment boundaries are the program's, and the kernel may still merge or split
+//   (Linux's TCP autocorking, a full send buffer);
 // - when both ends of a connection are tapped (a demo runs client and server in one process) each byte is
 //   recorded twice; the sender's record is used;
 // - MAC addresses are all zero, as Linux's loopback interface shows them in `tcpdump -i lo`.
@@ -237,6 +238,8 @@ export class PcapEncoder {
   private readonly udpTapped = new Set<string>();
   private lastUs = 0;
   private ipId = 0;
+  /** Writes made under one cork() of one socket, sent as one segment when the next event comes. */
+  private held: { e: WireEvent; parts: Buffer[] } | undefined;
 
   constructor(private readonly options: PcapEncoderOptions = {}) {}
 
@@ -246,12 +249,32 @@ export class PcapEncoder {
 
   push(e: WireEvent): Buffer[] {
     this.lastUs = Math.max(this.lastUs, e.wallUs);
-    return e.transport === 'udp' ? this.udp(e) : this.tcp(e);
+    if (e.transport === 'tcp' && e.kind === 'send' && e.corkGroup !== undefined && e.data?.length) {
+      const h = this.held;
+      if (h && h.e.conn === e.conn && h.e.corkGroup === e.corkGroup) {
+        h.parts.push(e.data);
+        return [];
+      }
+      const out = this.flushHeld();
+      this.held = { e, parts: [e.data] };
+      return out;
+    }
+    const out = this.flushHeld();
+    out.push(...(e.transport === 'udp' ? this.udp(e) : this.tcp(e)));
+    return out;
+  }
+
+  /** The held cork group as one segment, stamped with its first write's time. */
+  private flushHeld(): Buffer[] {
+    const h = this.held;
+    if (!h) return [];
+    this.held = undefined;
+    return this.tcp({ ...h.e, data: h.parts.length === 1 ? h.parts[0]! : Buffer.concat(h.parts) });
   }
 
   /** Closes every connection still open (the process is about to exit, which closes its sockets). */
   end(wallUs = this.lastUs): Buffer[] {
-    const out: Buffer[] = [];
+    const out: Buffer[] = this.flushHeld();
     for (const c of this.conns.values()) if (!c.done) this.close(c, c.firstCloser ?? c.client, wallUs, out);
     return out;
   }

@@ -19,9 +19,9 @@ const expected = [
   ['server', 'data', 'RESPONSE id=1'],
   ['client', 'data', 'REQUEST id=2 echo (in N writes)'],
   ['server', 'data', 'RESPONSE id=2'],
-  ['client', 'data', 'REQUEST id=3 echo (1/3 in one chunk)'],
-  ['client', 'data', 'REQUEST id=4 sleep (2/3 in one chunk)'],
-  ['client', 'data', 'REQUEST id=5 fail (3/3 in one chunk)'],
+  ['client', 'data', 'REQUEST id=3 echo (1/3 in one write)'],
+  ['client', 'data', 'REQUEST id=4 sleep (2/3 in one write)'],
+  ['client', 'data', 'REQUEST id=5 fail (3/3 in one write)'],
 ];
 
 for (const [name, opts] of [['both ends tapped', {}], ['only the server tapped', { tapClient: false }]] as const) {
@@ -30,7 +30,7 @@ for (const [name, opts] of [['both ends tapped', {}], ['only the server tapped',
     await conversation(rec, opts);
     const { servers, arrows } = buildDiagram(rec.events);
     assert.is(servers.length, 1);
-    const got = arrows.map((a) => [a.from, a.kind, a.label.replace(/^connect .*/, 'connect').replace(/in \d+ (writes|reads)/, 'in N writes')]);
+    const got = arrows.map((a) => [a.from, a.kind, a.label.replace(/^connect .*/, 'connect').replace(/in \d+ (writes|reads)/, 'in N writes').replace('in one read', 'in one write')]);
     assert.equal(got.slice(0, expected.length), expected);
     // The rest: the three responses in some chunking, then one close.
     assert.equal(got.slice(expected.length, -1).map((a) => a[2]), ['RESPONSE id=3', 'RESPONSE id=4', 'RESPONSE id=5']);
@@ -61,6 +61,19 @@ test('chunks without an annotator draw one arrow per chunk with its size', () =>
   rec.record({ kind: 'send', transport: 'udp', side: 'client', conn: 1, local: ep(5000), remote: ep(53), data: Buffer.alloc(29) });
   rec.record({ kind: 'recv', transport: 'udp', side: 'client', conn: 1, local: ep(5000), remote: ep(53), data: Buffer.alloc(45) });
   assert.equal(buildDiagram(rec.events).arrows.map((a) => [a.from, a.label]), [['client', '29 bytes'], ['server', '45 bytes']]);
+});
+
+test('events recorded in one synchronous run share a batch number; a timer tick starts a new batch', async () => {
+  const rec = new Recorder(true);
+  const ep = { address: '127.0.0.1', port: 1 };
+  const send = () => rec.record({ kind: 'send', transport: 'tcp', side: 'client', conn: 1, local: ep, remote: ep, data: Buffer.from('x') });
+  send();
+  send();
+  await new Promise((r) => setTimeout(r, 1));
+  send();
+  const [a, b, c] = rec.events.map((e) => e.batch);
+  assert.is(a, b);
+  assert.ok(c! > a!);
 });
 
 test('no traffic: says so', () => {
