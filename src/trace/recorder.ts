@@ -127,8 +127,7 @@ export function tapSocket(socket: Socket, recorder: Recorder | undefined, option
     uncork.call(this);
     if (this.writableCorked === 0) corkGroup++;
   };
-  const write = socket.write;
-  socket.write = function tappedWrite(this: Socket, chunk: unknown, ...rest: unknown[]): boolean {
+  const tapChunk = (chunk: unknown) => {
     if (typeof chunk === 'string' || chunk instanceof Uint8Array) {
       const data = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
       if (!opened && socket.connecting) {
@@ -146,8 +145,18 @@ export function tapSocket(socket: Socket, recorder: Recorder | undefined, option
         recordSend(data, socket.writableCorked > 0);
       }
     }
+  };
+  const write = socket.write;
+  socket.write = function tappedWrite(this: Socket, chunk: unknown, ...rest: unknown[]): boolean {
+    tapChunk(chunk);
     return (write as (...args: unknown[]) => boolean).call(this, chunk, ...rest);
   } as Socket['write'];
+  // end(data) writes its last chunk through Writable's internals, not through socket.write.
+  const end = socket.end;
+  socket.end = function tappedEnd(this: Socket, chunk?: unknown, ...rest: unknown[]): Socket {
+    if (!socket.writableEnded) tapChunk(chunk);
+    return (end as (...args: unknown[]) => Socket).call(this, chunk, ...rest);
+  } as Socket['end'];
 
   socket.prependListener('data', (data: Buffer | string) => {
     open();

@@ -146,6 +146,21 @@ test('a write made while the socket is still connecting is recorded once connect
   assert.equal(rec.events.filter((e) => e.kind !== 'close').map((e) => [e.kind, e.remote.port, e.data?.toString()]), [['open', port, undefined], ['send', port, 'early']]);
 });
 
+test('the last chunk given to end(data) is recorded, once', async () => {
+  const rec = new Recorder(true);
+  const server = createTcpServer((s) => {
+    tapSocket(s, rec, { side: 'server' });
+    s.write('hello ');
+    s.end('bye');
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const c = connectTcp({ port: (server.address() as { port: number }).port, host: '127.0.0.1' });
+  c.resume();
+  await new Promise((r) => c.once('close', r));
+  await new Promise<void>((r) => server.close(() => r()));
+  assert.equal(rec.events.filter((e) => e.kind === 'send').map((e) => e.data!.toString()), ['hello ', 'bye']);
+});
+
 test('segments: writes under one cork() are one segment, as Node sends them; other writes one each', async () => {
   const server = createTcpServer((s) => s.on('data', () => {}));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
