@@ -21,6 +21,7 @@ const spec = {
     client: 'send one request and print the response: client --port P METHOD [BODY...]',
   },
   usage: ['server [--port P] [--max-payload N] [--verbose]', 'client --port P echo hello', 'client --port P sleep 2000 --timeout 500'],
+  dissector: { tcp: 'wirelab' }, // npm run capture and --pcap: decode the server's port as wirelab
   options: {
     'max-payload': { type: 'string', description: 'largest frame payload in bytes', default: String(SERVER_DEFAULTS.maxPayload), valueName: 'BYTES' },
     'max-connections': { type: 'string', description: 'server: connections accepted at once', default: String(SERVER_DEFAULTS.maxConnections), valueName: 'N' },

@@ -54,6 +54,11 @@ export type ErrorCode =
   | 'ERR_SATURATION_FAILED'
 
   // wire captures, pcap and diagrams (issue 5): add codes below this line
+  | 'ERR_CAPTURE_NOT_PERMITTED'
+  | 'ERR_CAPTURE_FAILED'
+  | 'ERR_TOOL_MISSING'
+  | 'ERR_PCAP_WRITE'
+  | 'ERR_PCAP_ADDRESS'
 
   // http core, push, polling, sse (issue 6): add codes below this line
 

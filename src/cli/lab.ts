@@ -2,11 +2,16 @@
 // code 2, `listening on tcp://HOST:PORT`, clean exit on SIGINT/SIGTERM, and the wire recorder behind
 // --trace. A lab file only declares its own flags and writes its demo/server/client functions.
 import { parseArgs } from 'node:util';
+import { closeSync, openSync, writeFileSync, writeSync } from 'node:fs';
+import { relative } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { WirelabError, errorCode } from '../errors.ts';
 import { createOutput, colorWanted, type Output } from './output.ts';
 import { Recorder } from '../trace/recorder.ts';
 import { attachTracePrinter } from '../trace/printer.ts';
+import { PcapEncoder } from '../trace/pcap.ts';
+import { buildDiagram, renderDiagram } from '../trace/diagram.ts';
+import { DISSECTOR_PATH } from '../trace/capture.ts';
 
 type OptionSpec = { type: 'string' | 'boolean'; short?: string; default?: string | boolean; multiple?: false };
 export type LabOptions = Record<string, OptionSpec & { description: string; valueName?: string }>;
@@ -17,6 +22,8 @@ export const COMMON_OPTIONS = {
   json: { type: 'boolean', default: false, description: 'print one JSON event per line' },
   trace: { type: 'boolean', default: false, description: 'hex-dump every chunk sent and received (curl --trace layout)' },
   'trace-time': { type: 'boolean', default: false, description: 'with --trace: prefix each block with the time' },
+  pcap: { type: 'string', description: "write this run's traffic to a pcap file (Wireshark, tshark; no root needed)", valueName: 'FILE' },
+  diagram: { type: 'boolean', default: false, description: 'after the run, draw a sequence diagram of the traffic' },
   'no-color': { type: 'boolean', default: false, description: 'no colours (also: NO_COLOR=1)' },
   help: { type: 'boolean', short: 'h', default: false, description: 'show this help' },
 } satisfies LabOptions;
@@ -27,6 +34,9 @@ export interface CommonValues {
   json: boolean;
   trace: boolean;
   traceTime: boolean;
+  /** --pcap FILE: where the lab writes its own capture. */
+  pcap: string | undefined;
+  diagram: boolean;
   color: boolean;
 }
 
@@ -39,6 +49,11 @@ export interface LabSpec<O extends LabOptions> {
   options: O;
   /** Extra usage lines, e.g. `client [--port P] METHOD [BODY]`. */
   usage?: readonly string[];
+  /**
+   * The Wireshark dissector for this lab's server ports (`wirelab`, `dns`, `http`), for `npm run capture`
+   * and the hint printed after --pcap: `tshark -d tcp.port==PORT,NAME`.
+   */
+  dissector?: { readonly tcp?: string; readonly udp?: string };
 }
 
 type Values<O extends LabOptions> = {
@@ -125,6 +140,8 @@ export function parseLabArgs<O extends LabOptions>(spec: LabSpec<O>, argv: strin
     json: raw.json === true,
     trace: raw.trace === true || raw['trace-time'] === true,
     traceTime: raw['trace-time'] === true,
+    pcap: raw.pcap as string | undefined,
+    diagram: raw.diagram === true,
     color: colorWanted(raw['no-color'] === true),
   };
   return { command, common, values: raw as Values<O>, positionals, help: raw.help === true };
@@ -154,6 +171,91 @@ export function announceListening(out: Output, scheme: 'tcp' | 'udp' | 'http', a
   out.event('listening', { url }, `listening on ${url}`);
 }
 
+interface WireViews {
+  /** Writes the end of the pcap, draws the diagram, reports. Safe to call twice. */
+  finish(): Promise<void>;
+}
+
+/** Where the lab's servers listened, as `npm run capture` reads it (WIRELAB_ENDPOINTS_FILE). */
+export interface LabEndpoints {
+  lab: string;
+  dissector: { tcp?: string; udp?: string } | undefined;
+  servers: { transport: 'tcp' | 'udp'; address: string; port: number }[];
+}
+
+/** The tshark command line that decodes a lab's capture, for the hint printed after --pcap. */
+export function tsharkHint(file: string, spec: Pick<LabSpec<LabOptions>, 'dissector'>, servers: LabEndpoints['servers']): string {
+  const args = [`tshark -r ${file}`, `-X lua_script:${relative(process.cwd(), DISSECTOR_PATH)}`];
+  for (const s of servers) {
+    const name = spec.dissector?.[s.transport];
+    if (name) args.push(`-d ${s.transport}.port==${s.port},${name}`);
+  }
+  return args.join(' ');
+}
+
+/**
+ * --pcap streams pcap records to the file as the events happen (a server running for hours holds none
+ * of its traffic in memory); --diagram draws from the kept events once the run is over. When
+ * WIRELAB_ENDPOINTS_FILE is set (by `npm run capture`), the lab's server endpoints are written there.
+ */
+function startWireViews<O extends LabOptions>(spec: LabSpec<O>, ctx: LabContext<O>): WireViews {
+  const { common, recorder, out } = ctx;
+  const servers = new Map<string, LabEndpoints['servers'][number]>();
+  const endpointsFile = process.env.WIRELAB_ENDPOINTS_FILE;
+  let fd: number | undefined;
+  let encoder: PcapEncoder | undefined;
+  let writeError: unknown;
+  if (common.pcap !== undefined) {
+    try {
+      fd = openSync(common.pcap, 'w');
+    } catch (err) {
+      throw new WirelabError('ERR_PCAP_WRITE', `cannot write ${common.pcap}: ${(err as Error).message}`);
+    }
+    encoder = new PcapEncoder();
+    writeSync(fd, encoder.header());
+  }
+  const write = (records: Buffer[]) => {
+    if (fd === undefined || records.length === 0 || writeError) return;
+    try {
+      writeSync(fd, records.length === 1 ? records[0]! : Buffer.concat(records));
+    } catch (err) {
+      writeError = err; // reported at the end; a full disk must not break the lab's sockets
+    }
+  };
+  if (encoder || endpointsFile) {
+    recorder.onEvent((e) => {
+      const server = e.side === 'server' ? e.local : e.remote;
+      servers.set(`${e.transport}|${server.port}`, { transport: e.transport, address: server.address, port: server.port });
+      if (encoder) write(encoder.push(e));
+    });
+  }
+  let finished = false;
+  return {
+    async finish() {
+      if (finished) return;
+      finished = true;
+      // Sockets closed just before the handler returned report 'close' on the next turns of the loop.
+      for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+      const list = [...servers.values()];
+      if (encoder && fd !== undefined) {
+        write(encoder.end());
+        closeSync(fd);
+        if (writeError) throw new WirelabError('ERR_PCAP_WRITE', `writing ${common.pcap} failed: ${(writeError as Error).message}`);
+        out.event('pcap', { file: common.pcap, packets: encoder.packets },
+          `wrote ${encoder.packets} packets to ${common.pcap}; decode with:\n  ${tsharkHint(common.pcap!, spec, list)}`);
+      }
+      if (common.diagram) {
+        if (out.json) out.event('diagram', { ...buildDiagram(recorder.events) });
+        else out.raw(`\n${out.c.bold('sequence diagram')}\n${renderDiagram(recorder.events)}`);
+      }
+      if (endpointsFile) {
+        const doc: LabEndpoints = { lab: spec.name, dissector: spec.dissector, servers: list };
+        writeFileSync(endpointsFile, JSON.stringify(doc) + '\n');
+      }
+    },
+  };
+}
+
 /**
  * Runs a lab's entry point: parses the command line (exit 2 on a bad one), sets up output and the wire
  * recorder, runs the chosen subcommand, and turns any error into one line and exit code 1.
@@ -170,8 +272,9 @@ export async function runLab<O extends LabOptions>(
       process.stdout.write(help(spec));
       return;
     }
+    if (parsed.common.pcap === '') throw new UsageError('--pcap needs a file name');
     const out = createOutput({ json: parsed.common.json, color: parsed.common.color });
-    const recorder = new Recorder(false);
+    const recorder = new Recorder(parsed.common.diagram);
     if (parsed.common.trace) {
       if (out.json) {
         recorder.onEvent((e) =>
@@ -191,12 +294,16 @@ export async function runLab<O extends LabOptions>(
     process.exitCode = 2;
     return;
   }
+  let views: WireViews | undefined;
   try {
     const handler = handlers[ctx.command];
     if (!handler) throw new UsageError(`unknown command '${ctx.command}'`);
+    views = startWireViews(spec, ctx);
     const code = await handler(ctx);
     process.exitCode = code ?? 0;
+    await views.finish();
   } catch (err) {
+    await views?.finish().catch((e: unknown) => process.stderr.write(`${spec.name}: ${(e as Error).message}\n`));
     if (err instanceof UsageError) {
       process.stderr.write(`${spec.name}: ${err.message} (see --help)\n`);
       process.exitCode = 2;

@@ -26,6 +26,16 @@ export interface WireEvent {
   data?: Buffer;
   /** Annotations of the protocol units that completed in this chunk, e.g. `version=1 type=REQUEST id=7`. */
   notes?: string[];
+  /**
+   * Events recorded in the same synchronous run of JavaScript share this number: a header and a payload
+   * written one after the other (under cork()) share it, a frame written a byte per timer tick does not.
+   */
+  batch?: number;
+  /**
+   * On a send made while the socket was corked (or still connecting): writes of one socket with the same
+   * number left together, in one writev, when the cork was released. Undefined: the write went at once.
+   */
+  corkGroup?: number;
 }
 
 /** Turns the bytes of one direction of one connection into annotation lines, statefully across chunks. */
@@ -40,6 +50,8 @@ export class Recorder {
   private readonly start = performance.now();
   private readonly startWallUs = Date.now() * 1000;
   private nextConn = 1;
+  private batch = 0;
+  private batchOpen = false;
 
   /** keep: store events for --pcap/--diagram. Without it the recorder only fans out to listeners. */
   constructor(readonly keep = false) {}
@@ -56,9 +68,15 @@ export class Recorder {
     return this.nextConn++;
   }
 
-  record(event: Omit<WireEvent, 't' | 'wallUs'>): void {
+  record(event: Omit<WireEvent, 't' | 'wallUs' | 'batch'>): void {
     const t = performance.now() - this.start;
-    const full: WireEvent = { ...event, t, wallUs: Math.round(this.startWallUs + t * 1000) };
+    if (!this.batchOpen) {
+      // A new synchronous run: it ends when the current operation returns to the event loop.
+      this.batchOpen = true;
+      this.batch++;
+      process.nextTick(() => (this.batchOpen = false));
+    }
+    const full: WireEvent = { ...event, t, wallUs: Math.round(this.startWallUs + t * 1000), batch: this.batch };
     if (this.keep) this.events.push(full);
     for (const l of this.listeners) l(full);
   }
@@ -97,15 +115,48 @@ export function tapSocket(socket: Socket, recorder: Recorder | undefined, option
   if (socket.remotePort !== undefined && !socket.connecting) open();
   else socket.once('connect', open);
 
+  // Writes made while still connecting (node:http does this) leave once connected: record them then,
+  // when the endpoints are known, instead of freezing a remote port of 0.
+  let early: Buffer[] | undefined;
+  // Counts cork releases, so writes made under one cork() can be told from those under the next.
+  let corkGroup = 0;
+  const recordSend = (data: Buffer, corked: boolean) =>
+    recorder.record({ ...base(), kind: 'send', data, notes: sendNotes?.(data), ...(corked ? { corkGroup } : {}) });
+  const uncork = socket.uncork;
+  socket.uncork = function tappedUncork(this: Socket): void {
+    uncork.call(this);
+    if (this.writableCorked === 0) corkGroup++;
+  };
+  const tapChunk = (chunk: unknown) => {
+    if (typeof chunk === 'string' || chunk instanceof Uint8Array) {
+      const data = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+      if (!opened && socket.connecting) {
+        if (!early) {
+          early = [];
+          socket.once('connect', () => {
+            // Node sends what was queued before 'connect' in one go.
+            for (const d of early!.splice(0)) recordSend(d, true);
+            corkGroup++;
+          });
+        }
+        early.push(data);
+      } else {
+        open();
+        recordSend(data, socket.writableCorked > 0);
+      }
+    }
+  };
   const write = socket.write;
   socket.write = function tappedWrite(this: Socket, chunk: unknown, ...rest: unknown[]): boolean {
-    if (typeof chunk === 'string' || chunk instanceof Uint8Array) {
-      open();
-      const data = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-      recorder.record({ ...base(), kind: 'send', data, notes: sendNotes?.(data) });
-    }
+    tapChunk(chunk);
     return (write as (...args: unknown[]) => boolean).call(this, chunk, ...rest);
   } as Socket['write'];
+  // end(data) writes its last chunk through Writable's internals, not through socket.write.
+  const end = socket.end;
+  socket.end = function tappedEnd(this: Socket, chunk?: unknown, ...rest: unknown[]): Socket {
+    if (!socket.writableEnded) tapChunk(chunk);
+    return (end as (...args: unknown[]) => Socket).call(this, chunk, ...rest);
+  } as Socket['end'];
 
   socket.prependListener('data', (data: Buffer | string) => {
     open();
