@@ -252,33 +252,51 @@ export class FrameServer {
 
   private onData(conn: Connection, chunk: Buffer): void {
     if (conn.closing) return;
-    const frames = this.frames;
-    frames.length = 0;
-    try {
-      conn.decoder.pushTo(chunk, frames);
-    } catch (err) {
-      // Frames decoded before the bad one are still answered, then the connection is closed.
-      this.dispatch(conn, frames, chunk.length);
-      this.protocolError(conn, err);
-      return;
-    }
-    this.dispatch(conn, frames, chunk.length);
-    // Back-pressure: a client that does not read its responses stops being read.
-    if (conn.socket.writableNeedDrain) conn.socket.pause();
-  }
-
-  private dispatch(conn: Connection, frames: Frame[], bytes: number): void {
-    this.onDetail?.({ type: 'chunk', conn: conn.n, bytes, frames: frames.length });
-    if (frames.length === 0) return;
     const socket = conn.socket;
+    let frames: Frame[] | undefined;
+    let failure: unknown;
+    if (this.onDetail) {
+      // Narration: decode the whole chunk first, so "read N bytes -> K frames" comes before the requests.
+      frames = this.frames;
+      frames.length = 0;
+      try {
+        conn.decoder.pushTo(chunk, frames);
+      } catch (err) {
+        failure = err;
+      }
+      this.onDetail({ type: 'chunk', conn: conn.n, bytes: chunk.length, frames: frames.length });
+    }
     socket.cork();
     this.batchConn = conn;
     this.batchStart = this.slabAt;
-    for (let i = 0; i < frames.length; i++) this.handle(conn, frames[i]!);
+    if (frames) {
+      for (let i = 0; i < frames.length; i++) {
+        const f = frames[i]!;
+        this.handle(conn, f.type, f.id, f.payload, 0, f.payload.length);
+      }
+    } else {
+      // The hot path: each frame handled as the decoder finds it, no Frame object, one view at most.
+      this.current = conn;
+      try {
+        conn.decoder.each(chunk, this.onFrame);
+      } catch (err) {
+        failure = err;
+      }
+      this.current = undefined;
+    }
     this.flushBatch();
     this.batchConn = undefined;
     socket.uncork();
+    // Frames decoded before a bad one were answered above; then the connection is closed.
+    if (failure !== undefined) return this.protocolError(conn, failure);
+    // Back-pressure: a client that does not read its responses stops being read.
+    if (socket.writableNeedDrain) socket.pause();
   }
+
+  private current: Connection | undefined;
+  private readonly onFrame = (type: number, _flags: number, id: number, buf: Buffer, start: number, end: number): void => {
+    this.handle(this.current!, type, id, buf, start, end);
+  };
 
   /** Writes the replies gathered so far for the current chunk as one buffer. */
   private flushBatch(): void {
@@ -339,37 +357,36 @@ export class FrameServer {
     this.send(conn, FrameType.ERROR, id, errorPayload(code, message));
   }
 
-  private handle(conn: Connection, f: Frame): void {
-    switch (f.type) {
+  /** One frame; its payload is buf[start, end). */
+  private handle(conn: Connection, type: number, id: number, buf: Buffer, start: number, end: number): void {
+    switch (type) {
       case FrameType.REQUEST:
-        return this.request(conn, f);
+        return this.request(conn, id, buf, start, end);
       case FrameType.PING:
-        if (f.payload.length > MAX_PING_PAYLOAD) return this.sendError(conn, f.id, WireError.BAD_REQUEST, `PING payload over ${MAX_PING_PAYLOAD} bytes`);
-        return this.send(conn, FrameType.PONG, f.id, f.payload);
+        if (end - start > MAX_PING_PAYLOAD) return this.sendError(conn, id, WireError.BAD_REQUEST, `PING payload over ${MAX_PING_PAYLOAD} bytes`);
+        return this.send(conn, FrameType.PONG, id, buf.subarray(start, end));
       case FrameType.CANCEL:
-        return this.cancel(conn, f.id);
+        return this.cancel(conn, id);
       case FrameType.PONG:
       case FrameType.ERROR:
         return; // answers to nothing we sent, or a client's complaint: nothing to do
       default:
-        return this.sendError(conn, f.id, WireError.BAD_REQUEST, `a client does not send ${typeName(f.type)}`);
+        return this.sendError(conn, id, WireError.BAD_REQUEST, `a client does not send ${typeName(type)}`);
     }
   }
 
-  private request(conn: Connection, f: Frame): void {
-    const id = f.id;
+  private request(conn: Connection, id: number, buf: Buffer, start: number, end: number): void {
     this.stats.requests++;
     if (id === CONNECTION_ID) return this.sendError(conn, id, WireError.BAD_REQUEST, 'request id 0 is reserved for the connection');
     if (conn.inFlight.has(id)) return this.sendError(conn, id, WireError.DUPLICATE_ID, `id ${id} is already in flight on this connection`);
-    const payload = f.payload;
     // Method names are short: a plain scan for the space beats a native indexOf call.
-    let sp = 0;
-    while (sp < payload.length && payload[sp] !== 0x20) sp++;
-    const nameLength = sp;
-    const body = sp === payload.length ? EMPTY : payload.subarray(sp + 1);
-    const handler = this.lookup(payload, nameLength);
-    this.onDetail?.({ type: 'request', conn: conn.n, id, method: payload.toString('latin1', 0, nameLength), bodyBytes: body.length });
-    if (!handler) return this.sendError(conn, id, WireError.BAD_REQUEST, `unknown method '${payload.toString('latin1', 0, nameLength)}'`);
+    let sp = start;
+    while (sp < end && buf[sp] !== 0x20) sp++;
+    const nameLength = sp - start;
+    const body = sp >= end - 1 ? EMPTY : buf.subarray(sp + 1, end);
+    const handler = this.lookup(buf, start, nameLength);
+    this.onDetail?.({ type: 'request', conn: conn.n, id, method: buf.toString('latin1', start, sp), bodyBytes: body.length });
+    if (!handler) return this.sendError(conn, id, WireError.BAD_REQUEST, `unknown method '${buf.toString('latin1', start, sp)}'`);
     if (conn.inFlight.size >= this.options.maxInFlight) {
       return this.sendError(conn, id, WireError.BAD_REQUEST, `too many requests in flight (limit ${this.options.maxInFlight})`);
     }
@@ -404,12 +421,12 @@ export class FrameServer {
     );
   }
 
-  private lookup(payload: Buffer, nameLength: number): MethodHandler | undefined {
+  private lookup(buf: Buffer, start: number, nameLength: number): MethodHandler | undefined {
     const candidates = this.methods.get(nameLength);
     if (!candidates) return undefined;
     outer: for (let c = 0; c < candidates.length; c++) {
       const entry = candidates[c]!;
-      for (let i = 0; i < nameLength; i++) if (payload[i] !== entry.name[i]) continue outer;
+      for (let i = 0; i < nameLength; i++) if (buf[start + i] !== entry.name[i]) continue outer;
       return entry.handler;
     }
     return undefined;

@@ -165,6 +165,9 @@ export function decodeFrame(buf: Buffer, offset = 0, maxPayload = DEFAULT_MAX_PA
   return { type: h.type as FrameTypeValue, flags: h.flags, id: h.id, payload: buf.subarray(start, start + h.length) };
 }
 
+/** A decoded frame without an object: its payload is buf[start, end). */
+export type FrameCallback = (type: FrameTypeValue, flags: number, id: number, buf: Buffer, start: number, end: number) => void;
+
 const STATE_HEADER = 0;
 const STATE_PAYLOAD = 1;
 const STATE_FAILED = 2;
@@ -214,9 +217,21 @@ export class FrameDecoder {
 
   /** Like push, appending to a caller's array (no allocation per chunk on the hot path). */
   pushTo(chunk: Buffer, frames: Frame[]): void {
+    this.each(chunk, (type, flags, id, buf, start, end) => {
+      frames.push({ type, flags, id, payload: start === 0 && end === buf.length ? buf : buf.subarray(start, end) });
+    });
+  }
+
+  /**
+   * The allocation-free form: calls onFrame for each whole frame with the buffer holding its payload and
+   * the payload's bounds in it (the chunk itself, or the one copy when the frame spanned chunks). No Frame
+   * object and no view is made; the caller makes the view it needs, if any. Frames completed before an
+   * error are delivered before the error is thrown.
+   */
+  each(chunk: Buffer, onFrame: FrameCallback): void {
     if (this.state === STATE_FAILED) throw new WirelabError('ERR_DECODER_FAILED', 'decoder failed earlier; close the connection', { cause: this.failure });
     try {
-      this.run(chunk, frames);
+      this.run(chunk, onFrame);
     } catch (err) {
       this.fail(err as Error);
       throw err;
@@ -241,7 +256,7 @@ export class FrameDecoder {
     this.headerFill = 0;
   }
 
-  private run(chunk: Buffer, frames: Frame[]): void {
+  private run(chunk: Buffer, emit: FrameCallback): void {
     const max = this.maxPayload;
     let off = 0;
     const end = chunk.length;
@@ -259,7 +274,7 @@ export class FrameDecoder {
           const flags = chunk.readUInt16BE(off + 2);
           off += HEADER_SIZE;
           if (end - off >= length) {
-            frames.push({ type: type as FrameTypeValue, flags, id, payload: chunk.subarray(off, off + length) });
+            emit(type as FrameTypeValue, flags, id, chunk, off, off + length);
             off += length;
             continue;
           }
@@ -287,7 +302,7 @@ export class FrameDecoder {
         this.id = h.id;
         this.length = h.length;
         if (h.length === 0) {
-          frames.push({ type: this.type, flags: h.flags, id: h.id, payload: EMPTY });
+          emit(this.type, h.flags, h.id, EMPTY, 0, 0);
           continue;
         }
         this.state = STATE_PAYLOAD;
@@ -297,7 +312,7 @@ export class FrameDecoder {
       const need = this.length - this.partsFill;
       const available = end - off;
       if (this.partsFill === 0 && available >= need) {
-        frames.push({ type: this.type, flags: this.flags, id: this.id, payload: chunk.subarray(off, off + need) });
+        emit(this.type, this.flags, this.id, chunk, off, off + need);
         off += need;
         this.state = STATE_HEADER;
         continue;
@@ -309,10 +324,10 @@ export class FrameDecoder {
       if (this.partsFill < this.length) return;
       // The frame spanned chunks: the one copy.
       const payload = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.length);
-      frames.push({ type: this.type, flags: this.flags, id: this.id, payload });
       this.parts = [];
       this.partsFill = 0;
       this.state = STATE_HEADER;
+      emit(this.type, this.flags, this.id, payload, 0, payload.length);
     }
   }
 }

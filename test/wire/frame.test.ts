@@ -146,6 +146,25 @@ test('a frame that spans chunks is copied once; one inside a chunk is a view', (
   assert.ok(split.payload.equals(FIXTURES[0]!.payload));
 });
 
+test('each(): the allocation-free path gives the same frames as bounds into the chunk', () => {
+  const all = Buffer.concat(FIXTURES.map((x) => x.bytes));
+  for (const step of [all.length, 1, 5]) {
+    const d = new FrameDecoder();
+    const got: { type: number; id: number; payload: Buffer; inChunk: boolean }[] = [];
+    for (let off = 0; off < all.length; off += step) {
+      const chunk = all.subarray(off, off + step);
+      d.each(chunk, (type, _flags, id, buf, start, end) => got.push({ type, id, payload: Buffer.from(buf.subarray(start, end)), inChunk: buf === chunk }));
+    }
+    assert.is(got.length, FIXTURES.length, `step ${step}`);
+    got.forEach((g, i) => {
+      assert.is(g.type, FIXTURES[i]!.type);
+      assert.is(g.id, FIXTURES[i]!.id);
+      assert.ok(g.payload.equals(FIXTURES[i]!.payload));
+    });
+    if (step === all.length) assert.ok(got.every((g) => g.inChunk || g.payload.length === 0), 'whole chunk: bounds into the chunk itself');
+  }
+});
+
 test('request and error payloads', () => {
   assert.equal(parseRequest(Buffer.from('echo hello world')), { method: 'echo', body: Buffer.from('hello world') });
   assert.equal(parseRequest(Buffer.from('ping')), { method: 'ping', body: Buffer.alloc(0) });
