@@ -1,6 +1,7 @@
 // Real captures with the real tools: tcpdump on the loopback interface (needs root or the capture
 // capabilities), tshark to decode, with wirelab's Lua dissector loaded. Used by `npm run capture` and by
 // the interop tests. The lab's own --pcap (src/trace/pcap.ts) is the way that needs no privileges.
+import { statSync } from 'node:fs';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { userInfo } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -64,6 +65,10 @@ export function startCapture(options: CaptureOptions): Promise<Capture> {
         clearTimeout(timer);
         resolve({
           async stop() {
+            // SIGINT ends tcpdump's loop at once, and packets still in its ring buffer are lost (seen on a
+            // busy machine). With -U each packet is written as it is read, so wait until the file has
+            // stopped growing for a while (bounded) before stopping it.
+            await settled(options.file);
             if (!exited) child.kill('SIGINT');
             await exit;
           },
@@ -79,6 +84,30 @@ export function startCapture(options: CaptureOptions): Promise<Capture> {
         : new WirelabError('ERR_CAPTURE_FAILED', `tcpdump exited with code ${code}: ${text}`));
     });
   });
+}
+
+const SETTLE_QUIET_MS = 250;
+const SETTLE_MAX_MS = 3000;
+
+async function settled(file: string): Promise<void> {
+  const size = () => {
+    try {
+      return statSync(file).size;
+    } catch {
+      return -1;
+    }
+  };
+  const until = Date.now() + SETTLE_MAX_MS;
+  let last = size();
+  let quietSince = Date.now();
+  while (Date.now() < until && Date.now() - quietSince < SETTLE_QUIET_MS) {
+    await new Promise((r) => setTimeout(r, 50));
+    const now = size();
+    if (now !== last) {
+      last = now;
+      quietSince = Date.now();
+    }
+  }
 }
 
 /**
