@@ -281,7 +281,7 @@ export async function runLab<O extends LabOptions>(
           out.event('wire', {
             kind: e.kind, transport: e.transport, side: e.side, conn: e.conn, t: Math.round(e.t * 1000) / 1000,
             local: `${e.local.address}:${e.local.port}`, remote: `${e.remote.address}:${e.remote.port}`,
-            bytes: e.data?.length, hex: e.data?.toString('hex'), notes: e.notes,
+            bytes: e.data?.length, hex: e.data?.toString('hex'), notes: e.notes, units: e.units,
           }),
         );
       } else {
