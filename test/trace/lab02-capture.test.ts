@@ -1,6 +1,7 @@
-// Lab 02's demo seen by tshark. One run of `labs/02-udp-query-id.ts --json --trace --pcap FILE`: the lab
-// says which DNS messages it sent and received (its `wire` events, one unit per message), and the pcap
-// it wrote itself must decode as exactly those messages, in order, over UDP and over TCP (the TC retry).
+// Lab 02's demo seen by tshark. One run of `labs/02-udp-query-id.ts --json --trace --pcap FILE --diagram`:
+// the lab says which DNS messages it sent and received (its `wire` events, one unit per message), and the
+// pcap it wrote itself must decode as exactly those messages, in order, over UDP and over TCP (the TC
+// retry); its diagram draws one arrow per message.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -21,6 +22,7 @@ const FIELDS = ['udp.srcport', 'udp.dstport', 'tcp.srcport', 'tcp.dstport', 'dns
 interface Run {
   wire: LabWireEvent[];
   decodeAs: string[];
+  arrows: { kind: string; label: string }[];
 }
 let ran: Promise<Run | undefined> | undefined;
 
@@ -28,12 +30,13 @@ let ran: Promise<Run | undefined> | undefined;
 function run(): Promise<Run | undefined> {
   ran ??= (async () => {
     if (!needTool('tshark', 'pcap of the DNS lab')) return undefined;
-    const r = await runLabProcess('02-udp-query-id', ['--json', '--trace', '--pcap', own]);
+    const r = await runLabProcess('02-udp-query-id', ['--json', '--trace', '--pcap', own, '--diagram']);
     assert.is(r.code, 0, r.stderr);
-    const { wire } = parseLabJson(r.stdout);
+    const { events, wire } = parseLabJson(r.stdout);
+    const arrows = (events.find((e) => e.event === 'diagram') as { arrows: Run['arrows'] }).arrows;
     const udpPorts = new Set(wire.filter((e) => e.transport === 'udp').flatMap((e) => [endpointPort(e.local), endpointPort(e.remote)]));
     const tcpServers = new Set(wire.filter((e) => e.transport === 'tcp' && e.side === 'server').map((e) => endpointPort(e.local)));
-    return { wire, decodeAs: [...[...udpPorts].map((p) => `udp.port==${p},dns`), ...[...tcpServers].map((p) => `tcp.port==${p},dns`)] };
+    return { wire, arrows, decodeAs: [...[...udpPorts].map((p) => `udp.port==${p},dns`), ...[...tcpServers].map((p) => `tcp.port==${p},dns`)] };
   })();
   return ran;
 }
@@ -45,8 +48,8 @@ const said = (src: string, dst: string, unit: string) => `${endpointPort(src)}>$
  * Each message once, as the pcap holds it: from its sender's record, or from its receiver's when the
  * sender is not the lab's (the demo's forger sends from an untapped socket).
  */
-function expected(wire: LabWireEvent[], transport: 'udp' | 'tcp'): string[] {
-  const events = wire.filter((e) => e.transport === transport);
+function expected(wire: LabWireEvent[], transport?: 'udp' | 'tcp'): string[] {
+  const events = wire.filter((e) => transport === undefined || e.transport === transport);
   const tapped = new Set(events.map((e) => e.local));
   return events.flatMap((e) => {
     if (e.kind === 'send') return (e.units ?? []).map((u) => said(e.local, e.remote, u));
@@ -89,6 +92,14 @@ test('TCP: the retry after TC decodes as DNS over TCP, the same question, the id
   assert.is(truncated.length, 1, 'one UDP reply with TC set');
   const overTcp = rows.filter((row) => row['tcp.srcport'] && row['dns.id']);
   assert.equal(overTcp.map((row) => [row['dns.flags.response'], row['dns.qry.name']]), [['0', truncated[0]!['dns.qry.name']], ['1', truncated[0]!['dns.qry.name']]]);
+});
+
+test('--diagram: one arrow per DNS message, in the same order, labelled with its id and question', async () => {
+  const r = await run();
+  if (!r) return;
+  const data = r.arrows.filter((a) => a.kind === 'data');
+  assert.equal(data.map((a) => `id=${/id=(0x[0-9a-f]{4})/.exec(a.label)?.[1]}`), expected(r.wire).map((m) => m.split(' ')[1]!));
+  assert.ok(data.every((a) => /^(query|reply) id=0x[0-9a-f]{4} \S+ (A|AAAA|TXT)\b/.test(a.label)), data.map((a) => a.label).join('\n'));
 });
 
 test.run();
