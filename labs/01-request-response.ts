@@ -22,6 +22,7 @@ const spec = {
   },
   usage: ['server [--port P] [--max-payload N] [--verbose]', 'client --port P echo hello', 'client --port P sleep 2000 --timeout 500'],
   dissector: { tcp: 'wirelab' }, // npm run capture and --pcap: decode the server's port as wirelab
+  defaultPort: 7070, // the port the dissector registers on (native-notes/wireshark/wirelab.lua)
   options: {
     'max-payload': { type: 'string', description: 'largest frame payload in bytes', default: String(SERVER_DEFAULTS.maxPayload), valueName: 'BYTES' },
     'max-connections': { type: 'string', description: 'server: connections accepted at once', default: String(SERVER_DEFAULTS.maxConnections), valueName: 'N' },

@@ -24,6 +24,7 @@ const spec = {
     client: 'resolve names and print dnspeep-style lines: client --port P NAME [TYPE] [NAME [TYPE]...]',
   },
   usage: USAGE,
+  dissector: { udp: 'dns', tcp: 'dns' }, // npm run capture and --pcap: the server's port speaks DNS on both
   options: {
     zone: { type: 'string', description: 'server: records from this file (`name TYPE value [ttl]` a line) instead of the built-in lab. zone', valueName: 'FILE' },
     loss: { type: 'string', description: 'server: drop this fraction of UDP queries (0..1)', default: '0', valueName: 'P' },
@@ -151,7 +152,8 @@ class Narrator {
   recvOnly = false;
   readonly recorder: Recorder;
   constructor(private readonly ctx: Ctx) {
-    this.recorder = ctx.common.trace ? ctx.recorder : new Recorder(false);
+    // The lab's recorder when anything reads it (--trace, --pcap, --diagram), so they all see the demo.
+    this.recorder = ctx.recorder.active ? ctx.recorder : new Recorder(false);
     if (!ctx.common.trace) this.recorder.onEvent((e) => this.print(e));
   }
   private print(e: WireEvent): void {

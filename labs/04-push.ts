@@ -15,6 +15,7 @@ const spec = {
     client: 'print the events a server pushes: client --port P [--slow MS] [--count N]',
   },
   usage: ['server --port 7004 --every 100 --policy disconnect', 'client --port 7004 --count 10', 'client --port 7004 --slow 500'],
+  dissector: { tcp: 'wirelab' }, // npm run capture and --pcap: decode the server's port as wirelab
   options: {
     policy: { type: 'string', default: PUSH_DEFAULTS.policy, description: `slow-consumer policy: ${SLOW_CONSUMER_POLICIES.join(', ')}`, valueName: 'P' },
     'max-queue': { type: 'string', default: String(PUSH_DEFAULTS.maxQueue), description: 'events queued per client beyond its socket buffer', valueName: 'N' },

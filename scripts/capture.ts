@@ -89,7 +89,11 @@ async function main(argv: string[]): Promise<number> {
       });
     });
     await new Promise((r) => setTimeout(r, 200)); // the last packets reach tcpdump
-    await capture.stop();
+    const stats = await capture.stop();
+    if (stats.droppedByKernel) {
+      process.stderr.write(`capture: tcpdump could not keep up and the kernel dropped ${stats.droppedByKernel} packets: the capture has holes ` +
+        `(tshark: "previous segment not captured"). The lab's own --pcap has every byte: npx tsx labs/${lab}.ts --pcap FILE\n`);
+    }
     if (!existsSync(endpointsFile)) fail(`labs/${lab}.ts reported no endpoints (exit code ${labCode}); nothing to keep`, 1);
     const doc = JSON.parse(readFileSync(endpointsFile, 'utf8')) as LabEndpoints;
     if (doc.servers.length === 0) fail(`labs/${lab}.ts recorded no traffic (does it tap its sockets?)`, 1);

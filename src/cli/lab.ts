@@ -54,6 +54,11 @@ export interface LabSpec<O extends LabOptions> {
    * and the hint printed after --pcap: `tshark -d tcp.port==PORT,NAME`.
    */
   dissector?: { readonly tcp?: string; readonly udp?: string };
+  /**
+   * The port the `server` command listens on when --port is absent (default 0, an ephemeral port), e.g.
+   * the dissector's registered port. The demo and the tests still use port 0.
+   */
+  defaultPort?: number;
 }
 
 type Values<O extends LabOptions> = {
@@ -100,7 +105,8 @@ export function parseChoice<T extends string>(name: string, raw: string | undefi
   return raw as T;
 }
 
-function help<O extends LabOptions>(spec: LabSpec<O>): string {
+/** The --help text: usage lines, commands, common and lab options with their defaults. */
+export function labHelp<O extends LabOptions>(spec: LabSpec<O>): string {
   const lines = [`${spec.name}: ${spec.summary}`, '', `usage: npx tsx labs/${spec.name}.ts [${Object.keys(spec.commands).join('|')}] [options]`];
   for (const u of spec.usage ?? []) lines.push(`       npx tsx labs/${spec.name}.ts ${u}`);
   lines.push('', 'commands:');
@@ -110,7 +116,9 @@ function help<O extends LabOptions>(spec: LabSpec<O>): string {
   for (const [name, o] of Object.entries(all)) {
     const flag = `--${name}${o.type === 'string' ? ' ' + (o.valueName ?? 'VALUE') : ''}`;
     const def = o.default !== undefined && o.type === 'string' ? ` (default ${o.default})` : '';
-    lines.push(`  ${flag.padEnd(22)}${o.description}${def}`);
+    let text = o.description;
+    if (name === 'port' && spec.defaultPort !== undefined) text = text.replace(/\(server default: [^)]*\)/, `(server default: ${spec.defaultPort})`);
+    lines.push(`  ${flag.padEnd(22)}${text}${def}`);
   }
   return lines.join('\n') + '\n';
 }
@@ -134,8 +142,9 @@ export function parseLabArgs<O extends LabOptions>(spec: LabSpec<O>, argv: strin
   const commands = Object.keys(spec.commands);
   let command = commands[0]!;
   if (positionals.length > 0 && commands.includes(positionals[0]!)) command = positionals.shift()!;
+  const port = parseIntOption('port', raw.port as string | undefined, { min: 0, max: 65535 });
   const common: CommonValues = {
-    port: parseIntOption('port', raw.port as string | undefined, { min: 0, max: 65535 }),
+    port: port ?? (command === 'server' ? spec.defaultPort : undefined),
     host: raw.host as string,
     json: raw.json === true,
     trace: raw.trace === true || raw['trace-time'] === true,
@@ -269,7 +278,7 @@ export async function runLab<O extends LabOptions>(
   try {
     const parsed = parseLabArgs(spec, argv);
     if (parsed.help) {
-      process.stdout.write(help(spec));
+      process.stdout.write(labHelp(spec));
       return;
     }
     if (parsed.common.pcap === '') throw new UsageError('--pcap needs a file name');
@@ -281,7 +290,7 @@ export async function runLab<O extends LabOptions>(
           out.event('wire', {
             kind: e.kind, transport: e.transport, side: e.side, conn: e.conn, t: Math.round(e.t * 1000) / 1000,
             local: `${e.local.address}:${e.local.port}`, remote: `${e.remote.address}:${e.remote.port}`,
-            bytes: e.data?.length, hex: e.data?.toString('hex'), notes: e.notes,
+            bytes: e.data?.length, hex: e.data?.toString('hex'), notes: e.notes, units: e.units,
           }),
         );
       } else {

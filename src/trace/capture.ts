@@ -19,9 +19,14 @@ export interface CaptureOptions {
   startTimeoutMs?: number;
 }
 
+export interface CaptureStats {
+  /** Packets the kernel dropped because tcpdump did not read them in time (tcpdump's own count at exit). */
+  droppedByKernel: number | undefined;
+}
+
 export interface Capture {
-  /** Stops tcpdump (SIGINT, so it flushes the file) and resolves once it has exited. */
-  stop(): Promise<void>;
+  /** Stops tcpdump (SIGINT, so it flushes the file) and resolves once it has exited, with its counts. */
+  stop(): Promise<CaptureStats>;
 }
 
 /** tcpdump's own words when the user may not capture (libpcap's messages). */
@@ -71,6 +76,8 @@ export function startCapture(options: CaptureOptions): Promise<Capture> {
             await settled(options.file);
             if (!exited) child.kill('SIGINT');
             await exit;
+            const dropped = /(\d+) packets? dropped by kernel/.exec(stderr);
+            return { droppedByKernel: dropped ? Number(dropped[1]) : undefined };
           },
         });
       }

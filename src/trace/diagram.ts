@@ -1,6 +1,7 @@
 // --diagram: a sequence diagram in the terminal, drawn from the same recorded events as --trace and
 // --pcap. One arrow per protocol unit (a frame, a datagram, an HTTP message: whatever the socket's
-// annotator names in the event's notes), with its time offset; connects and closes as double lines.
+// annotator names in the event's units, or else its notes), with its time offset; connects and closes
+// as double lines. A label too long for its arrow is written after the arrowhead.
 //
 //     time  conn  client                                          server :7070
 //  0.000ms   #1   |============== connect 127.0.0.1:51234 =========>|
@@ -56,9 +57,9 @@ const show = (e: Endpoint) => {
 };
 
 /** Which arrows to draw: each unit once, from the sender's record when the sender is tapped. */
-export function buildDiagram(recorded: readonly WireEvent[], options: DiagramOptions = {}): Diagram {
+export function buildDiagram(events: readonly WireEvent[], options: DiagramOptions = {}): Diagram {
   const label = options.label ?? shortLabel;
-  const t0 = recorded[0]?.t ?? 0;
+  const t0 = events[0]?.t ?? 0;
   // A connection or flow is named by its client and server endpoints, whichever tap recorded it.
   const ends = (e: WireEvent) => {
     const [client, server] = e.side === 'client' ? [e.local, e.remote] : [e.remote, e.local];
@@ -70,9 +71,6 @@ export function buildDiagram(recorded: readonly WireEvent[], options: DiagramOpt
     return e.transport === 'udp' ? `udp:${client.port}>${server.port}` : ends(e).id;
   };
   const tapped = new Map<string, Set<string>>(); // flow -> sides with a tap
-  // A UDP send recorded with local port 0 is Node's first, queued call on an unbound socket; the send
-  // is recorded again once bound (see src/trace/pcap.ts).
-  const events = recorded.filter((e) => !(e.transport === 'udp' && e.kind === 'send' && e.local.port === 0));
   for (const e of events) {
     const id = flowId(e);
     if (!tapped.has(id)) tapped.set(id, new Set());
@@ -89,7 +87,8 @@ export function buildDiagram(recorded: readonly WireEvent[], options: DiagramOpt
   for (const e of events) {
     const id = flowId(e);
     const { client, server } = ends(e);
-    const serverKey = e.transport === 'udp' ? String(server.port) : norm(server);
+    // By port: a DNS server answers UDP and TCP on one port, one column; wildcard UDP binds record 0.0.0.0.
+    const serverKey = String(server.port);
     let si = serverIndex.get(serverKey);
     if (si === undefined) {
       si = servers.length;
@@ -116,22 +115,23 @@ export function buildDiagram(recorded: readonly WireEvent[], options: DiagramOpt
     const dir = `${id}:${senderSide}`;
     const bytes = e.data?.length ?? 0;
     if (bytes === 0) continue; // an empty write (node:http ends a message with one) sends nothing
-    if (e.notes === undefined) {
+    const units = e.units ?? e.notes;
+    if (units === undefined) {
       arrows.push({ t, conn, from: senderSide, server: si, kind: 'data', label: `${bytes} bytes` });
       continue;
     }
     const pieces = pending.get(dir) ?? new Set();
     // Events without a batch number (recorded elsewhere) count one piece each.
     pieces.add(e.batch ?? -pieces.size - 1);
-    if (e.notes.length === 0) {
+    if (units.length === 0) {
       pending.set(dir, pieces);
       continue;
     }
     pending.set(dir, new Set());
-    e.notes.forEach((note, i) => {
+    units.forEach((note, i) => {
       let text = label(note);
       if (i === 0 && pieces.size > 1) text += ` (in ${pieces.size} ${e.kind === 'send' ? 'writes' : 'reads'})`;
-      else if (e.notes!.length > 1) text += ` (${i + 1}/${e.notes!.length} in one ${e.kind === 'send' ? 'write' : 'read'})`;
+      else if (units.length > 1) text += ` (${i + 1}/${units.length} in one ${e.kind === 'send' ? 'write' : 'read'})`;
       arrows.push({ t, conn, from: senderSide, server: si, kind: 'data', label: text });
     });
   }
@@ -159,10 +159,15 @@ export function renderDiagram(events: readonly WireEvent[], options: DiagramOpti
     for (let i = 0; i < text.length && at + i < row.length; i++) if (at + i >= 0) row[at + i] = text[i]!;
   };
   put(head, 0, 'client');
-  servers.forEach((s, i) => {
-    const text = `server ${s}`;
-    put(head, Math.max(cols[i]! + 8, cols[i + 1]! - text.length + 1), text);
-  });
+  // Each server's name right-aligned on its column; when they do not fit side by side, short names
+  // (s1, s2...) on the columns and a legend line per server above.
+  const names = servers.map((s) => `server ${s}`);
+  const fits = names.every((text, i) => cols[i + 1]! - text.length + 1 >= cols[i]! + (i === 0 ? 8 : 2));
+  if (!fits) {
+    servers.forEach((s, i) => lines.push(`${' '.repeat(prefix)}s${i + 1} = server ${s}`));
+    names.forEach((_, i) => (names[i] = `s${i + 1}`));
+  }
+  names.forEach((text, i) => put(head, Math.max(cols[i]! + 1, cols[i + 1]! - text.length + 1), text));
   lines.push(`${'time'.padStart(timeW)} ${'conn'.padEnd(connW)}  ${head.join('').trimEnd()}`);
   const lanes = () => {
     const row = Array.from({ length: laneW }, () => ' ');
@@ -179,9 +184,14 @@ export function renderDiagram(events: readonly WireEvent[], options: DiagramOpti
     if (a.from === 'client') row[right - 1] = '>';
     else row[left + 1] = '<';
     const room = right - left - 5;
-    let text = a.label.length > room ? a.label.slice(0, Math.max(0, room - 1)) + '~' : a.label;
-    text = ` ${text} `;
-    put(row, left + Math.max(2, Math.floor((right - left - text.length) / 2)), text);
+    const after = laneW - right - 2;
+    if (a.label.length > room && after > room) {
+      // Too long for the arrow: after the arrowhead, over the lanes further right, cut at the width.
+      put(row, right + 2, a.label.length > after ? a.label.slice(0, after - 1) + '~' : a.label);
+    } else {
+      const text = ` ${a.label.length > room ? a.label.slice(0, Math.max(0, room - 1)) + '~' : a.label} `;
+      put(row, left + Math.max(2, Math.floor((right - left - text.length) / 2)), text);
+    }
     lines.push(`${fmtTime(a.t).padStart(timeW)} ${`#${a.conn}`.padEnd(connW)}  ${row.join('').trimEnd()}`);
   }
   return lines.join('\n') + '\n';

@@ -291,9 +291,6 @@ export class PcapEncoder {
     const remote = concrete(e.remote, e.local);
     this.udpTapped.add(key(local));
     if (e.kind === 'recv' && this.udpTapped.has(key(remote))) return []; // the sender's record has it
-    // On a socket not bound yet, Node binds and then calls send() again, so the tap records the datagram
-    // twice: first with local port 0. The second record (real port) is the one that went out.
-    if (e.kind === 'send' && local.port === 0) return [];
     const out: Buffer[] = [];
     const [src, dst] = e.kind === 'send' ? [local, remote] : [remote, local];
     this.datagram(src, dst, e, out);

@@ -27,6 +27,11 @@ export interface WireEvent {
   /** Annotations of the protocol units that completed in this chunk, e.g. `version=1 type=REQUEST id=7`. */
   notes?: string[];
   /**
+   * One short label per protocol unit that completed in this chunk, for --diagram, when the notes are
+   * several lines per unit (a DNS message annotated field by field). Absent: each note is one unit.
+   */
+  units?: string[];
+  /**
    * Events recorded in the same synchronous run of JavaScript share this number: a header and a payload
    * written one after the other (under cork()) share it, a frame written a byte per timer tick does not.
    */
@@ -38,9 +43,25 @@ export interface WireEvent {
   corkGroup?: number;
 }
 
-/** Turns the bytes of one direction of one connection into annotation lines, statefully across chunks. */
-export type Annotator = (chunk: Buffer) => string[];
+/** An annotator's answer when its notes are not one line per unit: the lines, and one label per unit. */
+export interface Annotation {
+  notes: string[];
+  units: string[];
+}
+
+/**
+ * Turns the bytes of one direction of one connection into annotation lines, statefully across chunks:
+ * one line per completed unit, or an Annotation when a unit takes several lines.
+ */
+export type Annotator = (chunk: Buffer) => string[] | Annotation;
 export type AnnotatorFactory = () => Annotator;
+
+/** The notes (and units, when given) of one chunk, as stored on a WireEvent. */
+function annotation(annotator: Annotator | undefined, data: Buffer): Pick<WireEvent, 'notes' | 'units'> {
+  if (!annotator) return {};
+  const a = annotator(data);
+  return Array.isArray(a) ? { notes: a } : { notes: a.notes, units: a.units };
+}
 
 type Listener = (event: WireEvent) => void;
 
@@ -121,7 +142,7 @@ export function tapSocket(socket: Socket, recorder: Recorder | undefined, option
   // Counts cork releases, so writes made under one cork() can be told from those under the next.
   let corkGroup = 0;
   const recordSend = (data: Buffer, corked: boolean) =>
-    recorder.record({ ...base(), kind: 'send', data, notes: sendNotes?.(data), ...(corked ? { corkGroup } : {}) });
+    recorder.record({ ...base(), kind: 'send', data, ...annotation(sendNotes, data), ...(corked ? { corkGroup } : {}) });
   const uncork = socket.uncork;
   socket.uncork = function tappedUncork(this: Socket): void {
     uncork.call(this);
@@ -161,7 +182,7 @@ export function tapSocket(socket: Socket, recorder: Recorder | undefined, option
   socket.prependListener('data', (data: Buffer | string) => {
     open();
     const bytes = typeof data === 'string' ? Buffer.from(data) : data;
-    recorder.record({ ...base(), kind: 'recv', data: bytes, notes: recvNotes?.(bytes) });
+    recorder.record({ ...base(), kind: 'recv', data: bytes, ...annotation(recvNotes, bytes) });
   });
   socket.once('close', () => {
     if (opened) recorder.record({ ...base(), kind: 'close' });
@@ -175,16 +196,24 @@ export function tapSocket(socket: Socket, recorder: Recorder | undefined, option
 export function tapDgram(socket: DgramSocket, recorder: Recorder | undefined, options: TapOptions): void {
   if (!recorder || !recorder.active) return;
   const conn = recorder.newConn();
-  const local = () => {
+  /** The bound local endpoint, or undefined while the socket is not bound yet. */
+  const bound = (): Endpoint | undefined => {
     try {
       const a = socket.address();
-      return endpoint(a.address, a.port);
+      return a.port === 0 ? undefined : endpoint(a.address, a.port);
     } catch {
-      return endpoint(undefined, undefined);
+      return undefined;
     }
   };
   const send = socket.send;
   socket.send = function tappedSend(this: DgramSocket, msg: unknown, ...rest: unknown[]): void {
+    // On a socket not bound yet, Node binds it, queues the datagram and calls this.send() again once
+    // bound (lib/dgram.js): record it then, once, with the real local port.
+    const local = bound();
+    if (local) record(local, msg, rest);
+    return (send as (...args: unknown[]) => void).call(this, msg, ...rest);
+  } as DgramSocket['send'];
+  const record = (local: Endpoint, msg: unknown, rest: unknown[]) => {
     // send(msg, port, address, cb) or send(msg, offset, length, port, address, cb): find port and address.
     const nums = rest.filter((x) => typeof x === 'number') as number[];
     const strs = rest.filter((x) => typeof x === 'string') as string[];
@@ -200,16 +229,15 @@ export function tapDgram(socket: DgramSocket, recorder: Recorder | undefined, op
         const r = socket.remoteAddress();
         remote = endpoint(r.address, r.port);
       } catch {
-        /* unconnected and no port: Node will throw below */
+        /* unconnected and no port: Node will throw */
       }
     }
-    recorder.record({ transport: 'udp', side: options.side, conn, local: local(), remote, kind: 'send', data, notes: options.annotate?.()(data) });
-    return (send as (...args: unknown[]) => void).call(this, msg, ...rest);
-  } as DgramSocket['send'];
+    recorder.record({ transport: 'udp', side: options.side, conn, local, remote, kind: 'send', data, ...annotation(options.annotate?.(), data) });
+  };
   socket.prependListener('message', (data: Buffer, rinfo: RemoteInfo) => {
     recorder.record({
-      transport: 'udp', side: options.side, conn, local: local(), remote: endpoint(rinfo.address, rinfo.port),
-      kind: 'recv', data, notes: options.annotate?.()(data),
+      transport: 'udp', side: options.side, conn, local: bound() ?? endpoint(undefined, undefined), remote: endpoint(rinfo.address, rinfo.port),
+      kind: 'recv', data, ...annotation(options.annotate?.(), data),
     });
   });
 }

@@ -717,18 +717,46 @@ export function annotateMessage(msg: Buffer, base = 0): string[] {
   return lines;
 }
 
-/** An annotator factory for tapDgram (one datagram, one message) or tapSocket (length-prefixed stream). */
-export function dnsAnnotator(transport: 'udp' | 'tcp'): () => (chunk: Buffer) => string[] {
+/**
+ * One short line for a whole message, the arrow label of --diagram: `query id=0x1a2b hello.lab A`,
+ * `reply id=0x1a2b hello.lab A an=1`, `reply id=0x1a2b nope.lab A NXDOMAIN`, `... TC` when truncated.
+ */
+export function summarizeMessage(msg: Buffer): string {
+  const hex = (id: number) => `id=0x${id.toString(16).padStart(4, '0')}`;
+  let p: DnsPacket;
+  try {
+    p = decode(msg);
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (msg.length < HEADER_SIZE) return `malformed: ${msg.length} bytes (${code})`;
+    const h = decodeHeader(msg);
+    return `${h.flags & FLAG_QR ? 'reply' : 'query'} ${hex(h.id)} malformed (${code})`;
+  }
+  const q = p.questions[0];
+  let s = `${p.flags & FLAG_QR ? 'reply' : 'query'} ${hex(p.id)}`;
+  if (q) s += ` ${q.name || '.'} ${typeName(q.type)}`;
+  // As dig +short would judge it: the answer count when NOERROR, else the rcode.
+  if (p.flags & FLAG_QR) s += `${rcodeOf(p.flags) === RCODE.NOERROR ? ` an=${p.answers.length}` : ` ${rcodeName(rcodeOf(p.flags))}`}${p.flags & FLAG_TC ? ' TC' : ''}`;
+  return s;
+}
+
+/**
+ * An annotator factory for tapDgram (one datagram, one message) or tapSocket (length-prefixed stream):
+ * the notes annotate each message field by field, the units name each message in one line.
+ */
+export function dnsAnnotator(transport: 'udp' | 'tcp'): () => (chunk: Buffer) => { notes: string[]; units: string[] } {
   return () => {
-    if (transport === 'udp') return (chunk) => annotateMessage(chunk);
+    if (transport === 'udp') return (chunk) => ({ notes: annotateMessage(chunk), units: [summarizeMessage(chunk)] });
     const decoder = new DnsTcpDecoder();
     return (chunk) => {
-      const lines: string[] = [];
+      const notes: string[] = [];
+      const units: string[] = [];
       for (const m of decoder.push(chunk)) {
-        lines.push(`length prefix=${m.length} (RFC 1035 4.2.2), offsets below from the message start`);
-        lines.push(...annotateMessage(m));
+        notes.push(`length prefix=${m.length} (RFC 1035 4.2.2), offsets below from the message start`);
+        notes.push(...annotateMessage(m));
+        units.push(summarizeMessage(m));
       }
-      return lines;
+      return { notes, units };
     };
   };
 }

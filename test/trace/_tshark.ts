@@ -61,6 +61,28 @@ function decode(file: string, decodeAs: string[], checksums: boolean): Decoded {
   return out;
 }
 
+const rowsCache = new Map<string, Record<string, string>[]>();
+
+/**
+ * Any fields of every packet, one row per packet (field name -> value, several values joined by `|`,
+ * '' when absent), for protocols other than wirelab (DNS, HTTP). Checksums verified as in framesOf.
+ */
+export function fieldsOf(file: string, decodeAs: string[], fields: string[], options: { checksums?: boolean } = {}): Record<string, string>[] {
+  const checksums = options.checksums ?? true;
+  const key = JSON.stringify([file, decodeAs, fields, checksums]);
+  const hit = rowsCache.get(key);
+  if (hit) return hit;
+  const checks = checksums ? ['-o', 'tcp.check_checksum:TRUE', '-o', 'ip.check_checksum:TRUE', '-o', 'udp.check_checksum:TRUE'] : [];
+  const r = tshark(file, { dissector: false, decodeAs, args: [...checks, '-T', 'fields', '-E', 'aggregator=|', ...fields.flatMap((f) => ['-e', f])] });
+  if (r.status !== 0) throw new Error(`tshark exited ${r.status}: ${r.stderr}`);
+  const rows = r.stdout.split('\n').filter((l) => l.trim()).map((line) => {
+    const values = line.split('\t');
+    return Object.fromEntries(fields.map((f, i) => [f, values[i] ?? '']));
+  });
+  rowsCache.set(key, rows);
+  return rows;
+}
+
 /** Every wirelab frame tshark decodes, in packet order. Pass checksums: false for real loopback captures. */
 export function framesOf(file: string, decodeAs: string[] = [], options: { checksums?: boolean } = {}): DecodedFrame[] {
   return decode(file, decodeAs, options.checksums ?? true).frames;

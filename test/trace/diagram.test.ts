@@ -2,6 +2,9 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { buildDiagram, renderDiagram, shortLabel } from '../../src/trace/diagram.ts';
 import { Recorder } from '../../src/trace/recorder.ts';
+import { DnsServer } from '../../src/patterns/dns-server.ts';
+import { DnsClient } from '../../src/patterns/dns-client.ts';
+import { TYPE } from '../../src/wire/dns.ts';
 import { conversation } from './_traffic.ts';
 
 const test = suite('trace/diagram');
@@ -74,6 +77,49 @@ test('events recorded in one synchronous run share a batch number; a timer tick 
   const [a, b, c] = rec.events.map((e) => e.batch);
   assert.is(a, b);
   assert.ok(c! > a!);
+});
+
+const hex = (id: number) => `0x${id.toString(16).padStart(4, '0')}`;
+
+test('DNS: one arrow per datagram or message, labelled with its id and question; the TC retry over TCP in the same server column', async () => {
+  const rec = new Recorder(true);
+  const server = await DnsServer.start({ host: '127.0.0.1', recorder: rec });
+  const client = await new DnsClient({ server: server.address, recorder: rec }).start();
+  try {
+    const a = await client.query('hello.lab', { type: TYPE.A });
+    const big = await client.query('big.lab', { type: TYPE.TXT });
+    assert.is(big.transport, 'tcp');
+    const { servers, arrows } = buildDiagram(rec.events);
+    assert.is(servers.length, 1, 'UDP and TCP on one port: one column');
+    const data = arrows.filter((x) => x.kind === 'data').map((x) => [x.from, x.label] as const);
+    const truncated = data[2]?.[1] ?? '';
+    assert.match(truncated, /^query id=0x[0-9a-f]{4} big\.lab TXT$/);
+    assert.equal(data, [
+      ['client', `query id=${hex(a.id)} hello.lab A`],
+      ['server', `reply id=${hex(a.id)} hello.lab A an=1`],
+      ['client', truncated],
+      ['server', truncated.replace('query', 'reply') + ' an=0 TC'],
+      ['client', `query id=${hex(big.id)} big.lab TXT`],
+      ['server', `reply id=${hex(big.id)} big.lab TXT an=1`],
+    ]);
+    assert.is(arrows.filter((x) => x.kind === 'open').length, 1, 'one TCP connect, for the retry');
+  } finally {
+    client.close();
+    await server.close();
+  }
+});
+
+test('rendered with many servers: short column names and a legend; a label too long for its arrow follows the arrowhead', () => {
+  const rec = new Recorder(true);
+  const ep = (port: number) => ({ address: '127.0.0.1', port });
+  for (let i = 0; i < 6; i++) {
+    rec.record({ kind: 'send', transport: 'udp', side: 'client', conn: 1, local: ep(5000), remote: ep(40000 + i), data: Buffer.alloc(29), units: [`query id=0x000${i} hello.lab A`] });
+  }
+  const lines = renderDiagram(rec.events, { width: 78 }).trimEnd().split('\n');
+  assert.equal(lines.slice(0, 6).map((l) => l.trim()), [0, 1, 2, 3, 4, 5].map((i) => `s${i + 1} = server 127.0.0.1:${40000 + i}`));
+  assert.match(lines[6]!, /client +s1 +s2 +s3 +s4 +s5 +s6$/);
+  assert.match(lines[8]!, /\|-+>\| query id=0x0000 hello\.lab A/);
+  assert.ok(lines.every((l) => l.length <= 78), lines.join('\n'));
 });
 
 test('no traffic: says so', () => {

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { tshark } from '../../src/trace/capture.ts';
 import { needTool } from '../_helpers.ts';
 import { framesOf, problemsOf, type DecodedFrame } from './_tshark.ts';
+import { endpointPort, parseLabJson } from './_lab-json.ts';
 
 const test = suite('lab 01 capture');
 const dir = mkdtempSync(join(tmpdir(), 'wirelab-lab01-test-'));
@@ -25,7 +26,6 @@ let ran = false;
 
 /** `SRC>DST` port pair of one direction of one connection. */
 const dirKey = (a: number, b: number) => `${a}>${b}`;
-const portOf = (endpoint: string) => Number(endpoint.slice(endpoint.lastIndexOf(':') + 1));
 const frameText = (f: DecodedFrame) => `${f.type}:${f.id}${f.method ? ` ${f.method}` : ''}`;
 const TYPES: Record<string, number> = { REQUEST: 1, RESPONSE: 2, ERROR: 3, PUSH: 4, PING: 5, PONG: 6, CANCEL: 7 };
 
@@ -52,13 +52,13 @@ function run(): boolean {
   const r = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/capture.ts', '01', real, '--', '--json', '--trace', '--pcap', own], { encoding: 'utf8', timeout: 90_000 });
   assert.is(r.status, 0, r.stderr);
   said = new Map();
-  for (const line of r.stdout.split('\n')) {
-    if (!line.startsWith('{')) continue;
-    const e = JSON.parse(line);
-    if (e.event === 'listening') serverPort = Number(String(e.url).split(':').pop());
-    if (e.event !== 'wire' || e.kind !== 'send') continue;
-    const k = dirKey(portOf(e.local), portOf(e.remote));
-    for (const note of e.notes as string[]) {
+  const { events, wire } = parseLabJson(r.stdout);
+  const listening = events.filter((e) => e.event === 'listening').at(-1);
+  if (listening) serverPort = endpointPort(String(listening.url));
+  for (const e of wire) {
+    if (e.kind !== 'send') continue;
+    const k = dirKey(endpointPort(e.local), endpointPort(e.remote));
+    for (const note of e.notes ?? []) {
       if (note.startsWith('framing error')) {
         badStream = k;
         continue;

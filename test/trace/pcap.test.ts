@@ -87,7 +87,7 @@ test('tshark follows the stream: handshake, data both ways, FIN close, sequence 
 
 test('UDP: a hand-built DNS query and its answer over real sockets decode as DNS with the right ids', async () => {
   if (!needTool('tshark', 'pcap interop')) return;
-  // Issue 3's DNS lab is not on main yet: a real query built by hand (RFC 1035 section 4.1).
+  // A real query built by hand (RFC 1035 section 4.1), apart from the DNS lab's codec (see lab02-capture.test.ts).
   const query = Buffer.concat([
     Buffer.from('beef' + '0100' + '0001' + '0000' + '0000' + '0000', 'hex'), // id 0xbeef, RD, 1 question
     Buffer.from('\x07example\x03com\x00', 'latin1'), Buffer.from('00010001', 'hex'), // example.com A IN
@@ -114,7 +114,7 @@ test('UDP: a hand-built DNS query and its answer over real sockets decode as DNS
   assert.equal(r.stdout.trim().split('\n').map((l) => l.split('\t')), [['0xbeef', '0', 'example.com', '1'], ['0xbeef', '1', 'example.com', '1']]);
 });
 
-test('UDP: a datagram sent on an unbound socket (recorded twice by the tap) is written once, from its real port', async () => {
+test('UDP: a datagram sent on an unbound socket (Node binds it during send) is written once, from its real port', async () => {
   const rec = new Recorder(true);
   const server = createSocket('udp4');
   const client = createSocket('udp4'); // not bound: Node binds it during the first send

@@ -1,8 +1,9 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createServer, connect, type Socket } from 'node:net';
+import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
-import { Recorder, tapSocket, type WireEvent } from '../../src/trace/recorder.ts';
+import { Recorder, tapDgram, tapSocket, type WireEvent } from '../../src/trace/recorder.ts';
 import { formatTraceEvent } from '../../src/trace/printer.ts';
 import { encodeFrame, FrameType, frameAnnotator, requestPayload } from '../../src/wire/frame.ts';
 import { portOf, waitFor } from '../_helpers.ts';
@@ -51,6 +52,24 @@ test('an inactive recorder taps nothing (no cost when tracing is off)', async ()
   sock.resume();
   await once(sock, 'close');
   server.close();
+});
+
+test('a datagram sent on a socket not bound yet is recorded once, with the local port Node bound it to', async () => {
+  const recorder = new Recorder(true);
+  const server = createSocket('udp4');
+  await new Promise<void>((r) => server.bind(0, '127.0.0.1', r));
+  const client = createSocket('udp4'); // unbound: send() binds it, then Node calls send() again
+  tapDgram(client, recorder, { side: 'client', annotate: () => (d) => [`${d.length} bytes`] });
+  const got = once(server, 'message');
+  const serverPort = server.address().port;
+  client.send(Buffer.from('hi'), serverPort, '127.0.0.1');
+  const [, rinfo] = (await got) as [Buffer, { port: number }];
+  const port = client.address().port;
+  client.close();
+  server.close();
+  const sends = recorder.events.filter((e) => e.kind === 'send');
+  assert.equal(sends.map((e) => [e.local.port, e.remote.port, e.data!.toString(), e.notes]), [[port, serverPort, 'hi', ['2 bytes']]]);
+  assert.is(rinfo.port, port);
 });
 
 test.run();

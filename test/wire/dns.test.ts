@@ -1,8 +1,8 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  decode, encode, encodingLength, emptyPacket, nameToLabels, annotateMessage, dnsAnnotator, DnsTcpDecoder, tcpPrefix, parseType,
-  TYPE, CLASS_IN, FLAG_QR, FLAG_AA, FLAG_RD, FLAG_AD, EDNS_FLAG_DO, type DnsPacket,
+  decode, encode, encodingLength, emptyPacket, nameToLabels, annotateMessage, dnsAnnotator, summarizeMessage, DnsTcpDecoder, tcpPrefix, parseType,
+  TYPE, CLASS_IN, FLAG_QR, FLAG_AA, FLAG_RD, FLAG_TC, FLAG_AD, EDNS_FLAG_DO, type DnsPacket,
 } from '../../src/wire/dns.ts';
 import { isCoded } from '../../src/errors.ts';
 import { throwsCode } from '../_helpers.ts';
@@ -204,10 +204,24 @@ test('TCP framing: each fixture fed whole, and one byte at a time, gives the sam
 test('the TCP annotator follows messages split across chunks', () => {
   const annotate = dnsAnnotator('tcp')();
   const stream = Buffer.concat([tcpPrefix(DIG_QUERY.length), DIG_QUERY]);
-  assert.equal(annotate(stream.subarray(0, 5)), []);
-  const lines = annotate(stream.subarray(5));
-  assert.ok(lines[0]!.startsWith(`length prefix=${DIG_QUERY.length} `), lines[0]);
-  assert.is(lines[1], '0000  id=0xe037 (57399)');
+  assert.equal(annotate(stream.subarray(0, 5)), { notes: [], units: [] });
+  const { notes, units } = annotate(stream.subarray(5));
+  assert.ok(notes[0]!.startsWith(`length prefix=${DIG_QUERY.length} `), notes[0]);
+  assert.is(notes[1], '0000  id=0xe037 (57399)');
+  assert.equal(units, ['query id=0xe037 hello.lab A']);
+});
+
+test('one summary line per message, for --diagram: query, reply with its answer count or rcode, TC, malformed', () => {
+  const annotate = dnsAnnotator('udp')();
+  assert.equal(annotate(DIG_REPLY).units, ['reply id=0xe037 hello.lab A an=1']);
+  const tc = Buffer.from(DIG_REPLY);
+  tc.writeUInt16BE(tc.readUInt16BE(2) | FLAG_TC, 2);
+  assert.match(annotate(tc).units[0]!, / TC$/);
+  const nx = Buffer.from(DIG_REPLY);
+  nx.writeUInt16BE((nx.readUInt16BE(2) & ~0xf) | 3, 2);
+  assert.match(summarizeMessage(nx), /^reply id=0xe037 hello\.lab A NXDOMAIN/);
+  assert.is(summarizeMessage(DIG_QUERY.subarray(0, 14)), 'query id=0xe037 malformed (ERR_DNS_TRUNCATED)');
+  assert.is(summarizeMessage(Buffer.from([1, 2, 3])), 'malformed: 3 bytes (ERR_DNS_TRUNCATED)');
 });
 
 test('parseType accepts names, TYPEnn and numbers', () => {
