@@ -33,6 +33,24 @@ export type ErrorCode =
   // wire captures, pcap and diagrams (issue 5): add codes below this line
 
   // http core, push, polling, sse (issue 6): add codes below this line
+  | 'ERR_HTTP_MALFORMED'
+  | 'ERR_HTTP_HEADER_TOO_LARGE'
+  | 'ERR_HTTP_URI_TOO_LONG'
+  | 'ERR_HTTP_BODY_TOO_LARGE'
+  | 'ERR_HTTP_HEADER_TIMEOUT'
+  | 'ERR_HTTP_SMUGGLING'
+  | 'ERR_HTTP_BAD_CONTENT_LENGTH'
+  | 'ERR_HTTP_BAD_CHUNK'
+  | 'ERR_HTTP_LENGTH_REQUIRED'
+  | 'ERR_HTTP_UNSUPPORTED_TRANSFER_ENCODING'
+  | 'ERR_HTTP_VERSION_NOT_SUPPORTED'
+  | 'ERR_HTTP_BAD_RESPONSE'
+  | 'ERR_HTTP_STATUS'
+  | 'ERR_HTTP_RESPONSE_STATE'
+  | 'ERR_SSE_BAD_FIELD'
+  | 'ERR_SSE_SLOW_CLIENT'
+  | 'ERR_JOB_NOT_FOUND'
+  | 'ERR_TOO_MANY_JOBS'
 
   ;
 
