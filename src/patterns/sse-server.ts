@@ -50,9 +50,9 @@ export interface SseStats {
   heartbeats: number;
 }
 
-function frame(text: string): Stored & { id: 0 } {
+function frame(text: string): { raw: Buffer; framed: Buffer } {
   const raw = Buffer.from(text);
-  return { id: 0, raw, framed: encodeChunkBuffer(raw) };
+  return { raw, framed: encodeChunkBuffer(raw) };
 }
 
 export class SseHub {

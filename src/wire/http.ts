@@ -259,6 +259,8 @@ export class RequestParser {
       }
     } catch (err) {
       this.state = 'dead';
+      // The chunked decoder throws plain coded errors: give them their status.
+      if (err instanceof WirelabError && !(err instanceof HttpError)) throw new HttpError(err.code, err.message);
       throw err;
     }
     return out;
