@@ -51,6 +51,7 @@ export class HttpServer {
   readonly limits: HttpServerLimits;
   readonly stats: HttpServerStats = { connections: 0, requests: 0, rejected: {} };
   private readonly conns = new Set<Connection>();
+  private readonly refused = new Set<Socket>();
   closing = false;
 
   constructor(readonly handler: HttpHandler, readonly options: HttpServerOptions = {}) {
@@ -76,6 +77,7 @@ export class HttpServer {
     this.closing = true;
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const c of this.conns) c.shutdown();
+    for (const s of this.refused) s.destroy();
     await closed;
   }
 
@@ -90,9 +92,12 @@ export class HttpServer {
     if (this.conns.size >= this.limits.maxConnections || this.closing) {
       this.reject('ERR_TOO_MANY_CONNECTIONS', 503, `${socket.remoteAddress}:${socket.remotePort}`);
       socket.on('error', () => {});
+      socket.resume(); // read and drop, so the client's FIN is seen and the close is clean
       socket.write(errorResponse(503, 'too many connections'));
       socket.end();
-      setTimeout(() => socket.destroy(), this.limits.lingerMs).unref();
+      this.refused.add(socket);
+      socket.once('close', () => this.refused.delete(socket));
+      lingerThenDestroy(socket, this.limits.lingerMs);
       return;
     }
     this.stats.connections++;
@@ -100,6 +105,12 @@ export class HttpServer {
     this.conns.add(conn);
     socket.once('close', () => this.conns.delete(conn));
   }
+}
+
+/** Bounded wait for the peer's FIN after ours, then destroy; cleared as soon as the socket closes. */
+function lingerThenDestroy(socket: Socket, ms: number): void {
+  const t = setTimeout(() => socket.destroy(), ms);
+  socket.once('close', () => clearTimeout(t));
 }
 
 function errorResponse(status: number, reason: string): Buffer {
@@ -177,6 +188,13 @@ class Connection {
       return;
     }
     this.queue.push(...requests);
+    if (this.parser.error) {
+      this.dead = true;
+      this.owner.reject(this.parser.error.code, this.parser.error.status, this.remote);
+      this.queue.push(this.parser.error);
+      this.pump();
+      return;
+    }
     if (this.parser.inProgress) this.arm('header');
     else this.disarm(); // pump() arms the idle timer again once nothing is in flight
     if (this.queue.length > this.owner.limits.maxPipelined) this.socket.pause();
@@ -193,7 +211,7 @@ class Connection {
         return;
       }
       this.owner.stats.requests++;
-      const res = new HttpResponse(next, this.socket, this.owner.closing || this.dead, () => this.finished(res));
+      const res = new HttpResponse(next, this.socket, this.owner.closing, () => this.finished(res));
       this.current = res;
       try {
         const ret = this.owner.handler(next, res);
@@ -235,7 +253,7 @@ class Connection {
     // write() then end(), not end(data): the trace tap sees write() calls only.
     this.socket.write(errorResponse(err.status, `${STATUS_TEXT[err.status] ?? 'error'}: ${err.message}`));
     this.socket.end();
-    setTimeout(() => this.socket.destroy(), this.owner.limits.lingerMs).unref();
+    lingerThenDestroy(this.socket, this.owner.limits.lingerMs);
   }
 
   /** Server shutdown: idle connections end now, a response in flight is cut. */
@@ -243,7 +261,7 @@ class Connection {
     if (this.current) this.socket.destroy();
     else {
       this.socket.end();
-      setTimeout(() => this.socket.destroy(), this.owner.limits.lingerMs).unref();
+      lingerThenDestroy(this.socket, this.owner.limits.lingerMs);
     }
   }
 

@@ -199,7 +199,11 @@ export class RequestParser {
     return this.state === 'body-length' || this.state === 'body-chunked';
   }
 
+  /** An error found after requests that push() returned: the caller must answer it after them. */
+  error: HttpError | null = null;
+
   push(chunk: Buffer): HttpRequest[] {
+    if (this.error) throw this.error;
     if (this.state === 'dead') throw malformed('parser already failed');
     const out: HttpRequest[] = [];
     try {
@@ -260,8 +264,11 @@ export class RequestParser {
     } catch (err) {
       this.state = 'dead';
       // The chunked decoder throws plain coded errors: give them their status.
-      if (err instanceof WirelabError && !(err instanceof HttpError)) throw new HttpError(err.code, err.message);
-      throw err;
+      const e = err instanceof HttpError ? err : err instanceof WirelabError ? new HttpError(err.code, err.message) : err;
+      if (out.length === 0) throw e;
+      // Good requests came before the bad bytes: hand them over; the error waits in `error` and is thrown by
+      // the next push, so a server answers them in order before it answers the error (RFC 9112 section 9.3.2).
+      this.error = e as HttpError;
     }
     return out;
   }
