@@ -57,7 +57,7 @@ export class HttpServer {
   constructor(readonly handler: HttpHandler, readonly options: HttpServerOptions = {}) {
     const { limits = {} } = options;
     this.limits = { ...DEFAULT_SERVER_LIMITS, ...(new RequestParser(limits).limits), ...limits } as HttpServerLimits;
-    // allowHalfOpen: a client may send its pipelined requests and half-close; it still gets every answer.
+    // allowHalfOpen: we decide what a client's FIN means (see Connection), rather than Node ending our side.
     this.server = net.createServer({ allowHalfOpen: true }, (socket) => this.accept(socket));
   }
 
@@ -139,8 +139,11 @@ class Connection {
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', () => {}); // ECONNRESET and friends: 'close' follows and cleans up
     socket.on('end', () => {
-      // The client half-closed: answer what is queued, then close our side.
+      // The client sent FIN. With nothing in flight we close our side too. With a response in flight (a held
+      // long poll, an event stream) a FIN means the client is gone, as Node's own http server treats it:
+      // abort, so waiters and stream subscribers are removed now, not at the next write.
       if (!this.current && this.queue.length === 0) socket.end();
+      else socket.destroy();
     });
     socket.once('close', () => this.onClose());
     // The first request must arrive whole within the header timeout, counted from accept.

@@ -7,9 +7,11 @@ import type { HttpRequest } from '../wire/http.ts';
 import { header } from '../wire/http.ts';
 import { encodeEvent, encodeRetry } from '../wire/sse.ts';
 import { isCoded } from '../errors.ts';
-import type { HttpHandler, HttpResponse } from './http-server.ts';
+import type { AddressInfo } from 'node:net';
+import { HttpServer, type HttpHandler, type HttpResponse, type HttpServerLimits } from './http-server.ts';
+import type { Recorder } from '../trace/recorder.ts';
 import { SSE_HEADERS } from './sse-server.ts';
-import type { JobStore, JobView } from './jobs.ts';
+import { JobStore, type JobView } from './jobs.ts';
 
 export interface JobsApiOptions {
   /** Longest a long poll may be held, whatever ?wait= asks (seconds). */
@@ -88,4 +90,30 @@ function jobEvents(store: JobStore, view: JobView, req: HttpRequest, res: HttpRe
     if (send(v)) unsubscribe();
   });
   res.onAbort(unsubscribe);
+}
+
+export interface JobsServerOptions {
+  host?: string;
+  port?: number;
+  recorder?: Recorder;
+  limits?: Partial<HttpServerLimits>;
+  jobMs?: number;
+  maxWaitS?: number;
+  /** Extra routes tried before the jobs API (return true when handled). */
+  extra?: (req: HttpRequest, res: HttpResponse) => boolean;
+}
+
+/** The jobs API on a listening HttpServer (the labs' server side). */
+export async function startJobsServer(o: JobsServerOptions = {}): Promise<{ http: HttpServer; store: JobStore; address: AddressInfo; close(): Promise<void> }> {
+  const store = new JobStore({ jobMs: o.jobMs });
+  const api = jobsApi(store, { maxWaitS: o.maxWaitS });
+  const http = new HttpServer((req, res) => (o.extra?.(req, res) ? undefined : api(req, res)), { recorder: o.recorder, limits: o.limits });
+  const address = await http.listen(o.port ?? 0, o.host ?? '127.0.0.1');
+  return {
+    http, store, address,
+    async close() {
+      store.close();
+      await http.close();
+    },
+  };
 }

@@ -35,7 +35,7 @@ function rejectsWith(bytes: string, code: string, status: number, limits = {}): 
 interface Golden {
   name: string;
   bytes: string;
-  expect: Partial<Omit<HttpRequest, 'query' | 'body'>> & { body?: string; query?: Record<string, string> }[];
+  expect: (Partial<Omit<HttpRequest, 'query' | 'body'>> & { body?: string; query?: Record<string, string> })[];
 }
 
 const GOLDEN: Golden[] = [
