@@ -17,7 +17,7 @@ const spec = {
     server: 'serve POST /jobs and GET /jobs/:id',
     client: 'create a job (or watch ID) and poll it until done',
   },
-  usage: ['client --port P [--interval MS] [ID]'],
+  usage: ['client --port P [--interval MS] [ID]'] as string[],
   options: {
     ...HTTP_LIMIT_OPTIONS,
     'job-ms': { type: 'string', description: `how long each job runs (default 10000; the demo uses ${DEMO_JOB_MS} to stay short)`, valueName: 'MS' },

@@ -20,7 +20,7 @@ const spec = {
     server: 'serve POST /jobs and GET /jobs/:id[?wait=S]',
     client: 'create a job (or watch ID) and long-poll it until done',
   },
-  usage: ['client --port P [--wait S] [ID]'],
+  usage: ['client --port P [--wait S] [ID]'] as string[],
   options: {
     ...HTTP_LIMIT_OPTIONS,
     'job-ms': { type: 'string', description: `how long each job runs (default 10000; the demo uses ${DEMO_JOB_MS})`, valueName: 'MS' },
