@@ -131,11 +131,8 @@ class Connection {
   private timer: NodeJS.Timeout | null = null;
   private timerKind: 'header' | 'idle' | null = null;
   private dead = false;
-  private readonly remote: string;
-
   constructor(readonly owner: HttpServer, readonly socket: Socket) {
     this.parser = new RequestParser(owner.limits);
-    this.remote = `${socket.remoteAddress}:${socket.remotePort}`;
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', () => {}); // ECONNRESET and friends: 'close' follows and cleans up
     socket.on('end', () => {
@@ -148,6 +145,11 @@ class Connection {
     socket.once('close', () => this.onClose());
     // The first request must arrive whole within the header timeout, counted from accept.
     this.arm('header');
+  }
+
+  /** Only for rejections: not kept per connection. */
+  private get remote(): string {
+    return `${this.socket.remoteAddress}:${this.socket.remotePort}`;
   }
 
   private arm(kind: 'header' | 'idle'): void {

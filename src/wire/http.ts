@@ -176,7 +176,7 @@ export class RequestParser {
   readonly limits: HttpLimits;
   private state: ReqState = 'head';
   private scanner = new HeadScanner();
-  private pending: Omit<HttpRequest, 'body' | 'wireBytes'> | null = null;
+  private pending: ParsedRequest | null = null;
   private bodyParts: Buffer[] = [];
   private bodySize = 0;
   private bodyRemaining = 0;
@@ -187,7 +187,9 @@ export class RequestParser {
   private blankLines = 0;
 
   constructor(limits: Partial<HttpLimits> = {}) {
-    this.limits = { ...DEFAULT_HTTP_LIMITS, ...limits };
+    // A complete limits object (the server's) is shared, not copied: one per server, not one per connection.
+    const complete = (Object.keys(DEFAULT_HTTP_LIMITS) as (keyof HttpLimits)[]).every((k) => typeof limits[k] === 'number');
+    this.limits = complete ? (limits as HttpLimits) : { ...DEFAULT_HTTP_LIMITS, ...limits };
   }
 
   /** True while a request has started arriving but is not complete (for the header timeout). */
@@ -291,7 +293,7 @@ export class RequestParser {
     const keepAlive = version === 'HTTP/1.1' ? !hasToken(headers, 'connection', 'close') : hasToken(headers, 'connection', 'keep-alive');
     const q = target.indexOf('?');
     const path = q === -1 ? target : target.slice(0, q);
-    this.pending = { method, target, path, query: new URLSearchParams(q === -1 ? '' : target.slice(q + 1)), version, headers, keepAlive };
+    this.pending = new ParsedRequest(method, target, path, q, version, headers, keepAlive);
     this.bodyParts = [];
     this.bodySize = 0;
 
@@ -329,9 +331,12 @@ export class RequestParser {
   }
 
   private finish(): HttpRequest {
-    const body = this.bodyParts.length === 1 ? this.bodyParts[0]! : Buffer.concat(this.bodyParts);
-    const wireBytes = this.headBytes + (this.chunked ? 0 : body.length);
-    const req: HttpRequest = { ...this.pending!, body: this.bodyParts.length === 1 ? Buffer.from(body) : body, wireBytes };
+    const parts = this.bodyParts;
+    // Copied out of the socket's read buffers so a kept request does not pin them; an empty body is shared.
+    const body = parts.length === 0 ? EMPTY : parts.length === 1 ? Buffer.from(parts[0]!) : Buffer.concat(parts);
+    const req = this.pending!;
+    req.body = body;
+    req.wireBytes = this.headBytes + (this.chunked ? 0 : body.length);
     this.pending = null;
     this.bodyParts = [];
     this.chunked = null;
@@ -339,6 +344,29 @@ export class RequestParser {
     this.skippingBlankLines = true;
     this.blankLines = 0;
     return req;
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** A parsed request; the query is parsed on first use (most requests never look at it). */
+class ParsedRequest implements HttpRequest {
+  body: Buffer = EMPTY;
+  wireBytes = 0;
+  private parsedQuery: URLSearchParams | undefined;
+  constructor(
+    readonly method: string,
+    readonly target: string,
+    readonly path: string,
+    private readonly queryAt: number,
+    readonly version: string,
+    readonly headers: HeaderList,
+    readonly keepAlive: boolean,
+  ) {}
+
+  get query(): URLSearchParams {
+    this.parsedQuery ??= new URLSearchParams(this.queryAt === -1 ? '' : this.target.slice(this.queryAt + 1));
+    return this.parsedQuery;
   }
 }
 
