@@ -3,6 +3,7 @@
 // buffer of recent events serves Last-Event-ID replay (WHATWG HTML 9.2.4: the browser sends the header when
 // it reconnects); heartbeat comments keep idle streams alive; a client whose unread bytes pass a named limit
 // is dropped rather than buffered without bound; a closed connection is removed at once.
+import type { Socket } from 'node:net';
 import type { HttpRequest } from '../wire/http.ts';
 import { header } from '../wire/http.ts';
 import { encodeChunkBuffer } from '../wire/chunked.ts';
@@ -63,6 +64,8 @@ export class SseHub {
   private readonly ring: (Stored | undefined)[];
   private ringHead = 0;
   private heartbeat: NodeJS.Timeout | null = null;
+  private corked: Socket[] = [];
+  private flushScheduled = false;
   private readonly heartbeatFrame = frame(': heartbeat\n\n');
 
   constructor(options: SseHubOptions = {}) {
@@ -144,14 +147,40 @@ export class SseHub {
       return;
     }
     this.stats.delivered++;
+    this.cork(c.res.socket);
     c.res.writeFramed(s.framed, s.raw);
   }
+
+  /**
+   * Writes to a client are corked until the end of the current tick, then flushed with one uncork per
+   * socket: events published in the same tick (a burst, or a late timer catching up) leave in one writev,
+   * and the publish loop does not stop at a syscall per client. One nextTick per burst, not per client.
+   */
+  private cork(socket: Socket): void {
+    if (socket.writableCorked) return;
+    socket.cork();
+    this.corked.push(socket);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      process.nextTick(this.flush);
+    }
+  }
+
+  private readonly flush = (): void => {
+    this.flushScheduled = false;
+    const list = this.corked;
+    this.corked = [];
+    for (const s of list) s.uncork();
+  };
 
   private beat(): void {
     this.stats.heartbeats++;
     for (const c of this.clients) {
       if (c.res.aborted || c.res.finished) this.clients.delete(c);
-      else c.res.writeFramed(this.heartbeatFrame.framed, this.heartbeatFrame.raw);
+      else {
+        this.cork(c.res.socket);
+        c.res.writeFramed(this.heartbeatFrame.framed, this.heartbeatFrame.raw);
+      }
     }
   }
 
