@@ -1,7 +1,7 @@
 // Short polling: POST /jobs answers 202 at once with the job's id and a Location; the client then asks
 // GET /jobs/:id every --interval until the job is done. Most answers say "still running": that is the cost.
 import { runLab, announceListening, parseIntOption, UsageError, type LabContext } from '../src/cli/lab.ts';
-import { HTTP_LIMIT_OPTIONS, httpLimitsFrom } from '../src/patterns/http-options.ts';
+import { HTTP_LIMIT_OPTIONS, JOB_LIMIT_OPTIONS, httpLimitsFrom, jobLimitsFrom } from '../src/patterns/http-options.ts';
 import { startJobsServer } from '../src/patterns/jobs-api.ts';
 import { HttpClient } from '../src/patterns/http-client.ts';
 import { watchShortPolling, type WatchResult } from '../src/patterns/job-watchers.ts';
@@ -20,6 +20,7 @@ const spec = {
   usage: ['client --port P [--interval MS] [ID]'] as string[],
   options: {
     ...HTTP_LIMIT_OPTIONS,
+    ...JOB_LIMIT_OPTIONS,
     'job-ms': { type: 'string', description: `how long each job runs (default 10000; the demo uses ${DEMO_JOB_MS} to stay short)`, valueName: 'MS' },
     interval: { type: 'string', default: '1000', description: 'client: ms between polls', valueName: 'MS' },
   },
@@ -56,7 +57,7 @@ await runLab(spec, {
   async demo(ctx) {
     const jobMs = parseIntOption('job-ms', ctx.values['job-ms'], { min: 1, max: 3_600_000, default: DEMO_JOB_MS })!;
     parseIntOption('interval', ctx.values.interval, { min: 1, max: 600_000 }); // a bad value fails before the server starts
-    const srv = await startJobsServer({ host: ctx.common.host, port: ctx.common.port, recorder: ctx.recorder, limits: httpLimitsFrom(ctx.values), jobMs });
+    const srv = await startJobsServer({ host: ctx.common.host, port: ctx.common.port, recorder: ctx.recorder, limits: httpLimitsFrom(ctx.values), ...jobLimitsFrom(ctx.values), jobMs });
     announceListening(ctx.out, 'http', srv.address);
     ctx.out.say(`a ${jobMs} ms job, polled every ${ctx.values.interval} ms (server default --job-ms is 10000; the demo runs ${jobMs})`);
     try {
@@ -71,7 +72,7 @@ await runLab(spec, {
   },
   async server(ctx) {
     const jobMs = parseIntOption('job-ms', ctx.values['job-ms'], { min: 1, max: 3_600_000, default: 10_000 })!;
-    const srv = await startJobsServer({ host: ctx.common.host, port: ctx.common.port, recorder: ctx.recorder, limits: httpLimitsFrom(ctx.values), jobMs });
+    const srv = await startJobsServer({ host: ctx.common.host, port: ctx.common.port, recorder: ctx.recorder, limits: httpLimitsFrom(ctx.values), ...jobLimitsFrom(ctx.values), jobMs });
     announceListening(ctx.out, 'http', srv.address);
     await ctx.untilSignal();
     await srv.close();

@@ -4,7 +4,7 @@
 import net from 'node:net';
 import { once } from 'node:events';
 import { runLab, announceListening, parseIntOption, UsageError, type LabContext } from '../src/cli/lab.ts';
-import { HTTP_LIMIT_OPTIONS, httpLimitsFrom } from '../src/patterns/http-options.ts';
+import { HTTP_LIMIT_OPTIONS, JOB_LIMIT_OPTIONS, httpLimitsFrom, jobLimitsFrom } from '../src/patterns/http-options.ts';
 import { startJobsServer } from '../src/patterns/jobs-api.ts';
 import { HttpClient } from '../src/patterns/http-client.ts';
 import { watchLongPolling, type WatchResult } from '../src/patterns/job-watchers.ts';
@@ -23,6 +23,7 @@ const spec = {
   usage: ['client --port P [--wait S] [ID]'] as string[],
   options: {
     ...HTTP_LIMIT_OPTIONS,
+    ...JOB_LIMIT_OPTIONS,
     'job-ms': { type: 'string', description: `how long each job runs (default 10000; the demo uses ${DEMO_JOB_MS})`, valueName: 'MS' },
     wait: { type: 'string', default: '30', description: 'client: seconds the server may hold each poll', valueName: 'S' },
     'max-wait': { type: 'string', default: '60', description: 'server: longest hold, whatever ?wait= asks', valueName: 'S' },
@@ -62,7 +63,7 @@ await runLab(spec, {
     const jobMs = parseIntOption('job-ms', ctx.values['job-ms'], { min: 1, max: 3_600_000, default: DEMO_JOB_MS })!;
     const waiters = parseIntOption('waiters', ctx.values.waiters, { min: 0, max: 1000 })!;
     const waitS = parseIntOption('wait', ctx.values.wait, { min: 0, max: 3600 })!;
-    const srv = await startJobsServer({ host: ctx.common.host, port: ctx.common.port, recorder: ctx.recorder, limits: httpLimitsFrom(ctx.values), jobMs });
+    const srv = await startJobsServer({ host: ctx.common.host, port: ctx.common.port, recorder: ctx.recorder, limits: httpLimitsFrom(ctx.values), ...jobLimitsFrom(ctx.values), jobMs });
     announceListening(ctx.out, 'http', srv.address);
     const { out } = ctx;
     const port = srv.address.port;
@@ -100,7 +101,7 @@ await runLab(spec, {
   async server(ctx) {
     const jobMs = parseIntOption('job-ms', ctx.values['job-ms'], { min: 1, max: 3_600_000, default: 10_000 })!;
     const maxWaitS = parseIntOption('max-wait', ctx.values['max-wait'], { min: 0, max: 3600 })!;
-    const srv = await startJobsServer({ host: ctx.common.host, port: ctx.common.port, recorder: ctx.recorder, limits: httpLimitsFrom(ctx.values), jobMs, maxWaitS });
+    const srv = await startJobsServer({ host: ctx.common.host, port: ctx.common.port, recorder: ctx.recorder, limits: httpLimitsFrom(ctx.values), ...jobLimitsFrom(ctx.values), jobMs, maxWaitS });
     announceListening(ctx.out, 'http', srv.address);
     await ctx.untilSignal();
     await srv.close();

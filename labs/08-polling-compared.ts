@@ -2,7 +2,7 @@
 // events, each on its own connections. For each: requests made, bytes on the wire both ways (counted on the
 // client's own sockets), and how late it learnt that the job was done. Every figure comes from this run.
 import { runLab, announceListening, parseIntOption, UsageError, type LabContext } from '../src/cli/lab.ts';
-import { HTTP_LIMIT_OPTIONS, httpLimitsFrom } from '../src/patterns/http-options.ts';
+import { HTTP_LIMIT_OPTIONS, JOB_LIMIT_OPTIONS, httpLimitsFrom, jobLimitsFrom } from '../src/patterns/http-options.ts';
 import { startJobsServer } from '../src/patterns/jobs-api.ts';
 import { HttpClient } from '../src/patterns/http-client.ts';
 import { watchShortPolling, watchLongPolling, watchEvents, type WatchResult } from '../src/patterns/job-watchers.ts';
@@ -16,6 +16,7 @@ const spec = {
   },
   options: {
     ...HTTP_LIMIT_OPTIONS,
+    ...JOB_LIMIT_OPTIONS,
     'job-ms': { type: 'string', default: '10000', description: 'how long the job runs', valueName: 'MS' },
     interval: { type: 'string', default: '1000', description: 'short polling: ms between polls', valueName: 'MS' },
     wait: { type: 'string', default: '30', description: 'long polling: seconds the server may hold a poll', valueName: 'S' },
@@ -62,7 +63,7 @@ async function compare(ctx: Ctx, port: number): Promise<void> {
 await runLab(spec, {
   async demo(ctx) {
     const jobMs = parseIntOption('job-ms', ctx.values['job-ms'], { min: 1, max: 3_600_000 })!;
-    const srv = await startJobsServer({ host: ctx.common.host, port: ctx.common.port, recorder: ctx.recorder, limits: httpLimitsFrom(ctx.values), jobMs });
+    const srv = await startJobsServer({ host: ctx.common.host, port: ctx.common.port, recorder: ctx.recorder, limits: httpLimitsFrom(ctx.values), ...jobLimitsFrom(ctx.values), jobMs });
     announceListening(ctx.out, 'http', srv.address);
     try {
       await compare(ctx, srv.address.port);

@@ -54,7 +54,13 @@ export function jobsApi(store: JobStore, options: JobsApiOptions = {}): HttpHand
     // Held open: the job store wakes us on the state change; a client that leaves aborts the wait at once.
     const gone = new AbortController();
     res.onAbort(() => gone.abort());
-    const result = await store.wait(id, Math.min(seconds, maxWaitS) * 1000, gone.signal);
+    let result: JobView | null;
+    try {
+      result = await store.wait(id, Math.min(seconds, maxWaitS) * 1000, gone.signal);
+    } catch (err) {
+      if (isCoded(err, 'ERR_TOO_MANY_PENDING')) return res.send(503, { error: err.message });
+      throw err;
+    }
     if (result === null || res.aborted) return;
     res.send(200, result, { 'cache-control': 'no-store' });
   };
@@ -99,13 +105,15 @@ export interface JobsServerOptions {
   limits?: Partial<HttpServerLimits>;
   jobMs?: number;
   maxWaitS?: number;
+  maxJobs?: number;
+  maxWaitersPerJob?: number;
   /** Extra routes tried before the jobs API (return true when handled). */
   extra?: (req: HttpRequest, res: HttpResponse) => boolean;
 }
 
 /** The jobs API on a listening HttpServer (the labs' server side). */
 export async function startJobsServer(o: JobsServerOptions = {}): Promise<{ http: HttpServer; store: JobStore; address: AddressInfo; close(): Promise<void> }> {
-  const store = new JobStore({ jobMs: o.jobMs });
+  const store = new JobStore({ jobMs: o.jobMs, maxJobs: o.maxJobs, maxWaitersPerJob: o.maxWaitersPerJob });
   const api = jobsApi(store, { maxWaitS: o.maxWaitS });
   const http = new HttpServer((req, res) => (o.extra?.(req, res) ? undefined : api(req, res)), { recorder: o.recorder, limits: o.limits });
   const address = await http.listen(o.port ?? 0, o.host ?? '127.0.0.1');

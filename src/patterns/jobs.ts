@@ -61,7 +61,8 @@ export class JobStore {
   private readonly jobs = new Map<string, Job>();
 
   constructor(options: JobStoreOptions = {}) {
-    this.options = { ...DEFAULT_JOB_OPTIONS, ...options };
+    const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
+    this.options = { ...DEFAULT_JOB_OPTIONS, ...given };
   }
 
   create(jobMs = this.options.jobMs): JobView {
