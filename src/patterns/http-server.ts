@@ -55,7 +55,8 @@ export class HttpServer {
   closing = false;
 
   constructor(readonly handler: HttpHandler, readonly options: HttpServerOptions = {}) {
-    const { limits = {} } = options;
+    // Undefined entries would override the defaults in the spread below: drop them.
+    const limits = Object.fromEntries(Object.entries(options.limits ?? {}).filter(([, v]) => v !== undefined)) as Partial<HttpServerLimits>;
     this.limits = { ...DEFAULT_SERVER_LIMITS, ...(new RequestParser(limits).limits), ...limits } as HttpServerLimits;
     // allowHalfOpen: we decide what a client's FIN means (see Connection), rather than Node ending our side.
     this.server = net.createServer({ allowHalfOpen: true }, (socket) => this.accept(socket));
@@ -325,8 +326,11 @@ export class HttpResponse {
     for (const l of this.closeListeners.splice(0)) l();
   }
 
-  private check(): void {
-    if (this.finished) throw new WirelabError('ERR_HTTP_RESPONSE_STATE', 'response already finished');
+  /** False when the body is to be dropped (a HEAD response already sent); throws after a real finish. */
+  private check(): boolean {
+    if (!this.finished) return true;
+    if (this.isHead && this.headSent) return false;
+    throw new WirelabError('ERR_HTTP_RESPONSE_STATE', 'response already finished');
   }
 
   private headBuffer(): Buffer {
@@ -339,7 +343,7 @@ export class HttpResponse {
 
   /** The whole response at once, with Content-Length. */
   end(body: string | Uint8Array = ''): void {
-    this.check();
+    if (!this.check()) return;
     const buf = typeof body === 'string' ? Buffer.from(body) : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
     if (!this.headSent) {
       const noBody = this.status === 204 || this.status === 304 || this.status < 200;
@@ -371,7 +375,7 @@ export class HttpResponse {
 
   /** Sends the head of a streaming response now (e.g. an event stream that has nothing to say yet). */
   startStream(): void {
-    this.check();
+    if (!this.check()) return;
     if (this.headSent) return;
     if (this.req.version === 'HTTP/1.1') {
       this.chunked = true;
@@ -385,7 +389,7 @@ export class HttpResponse {
 
   /** One piece of a streaming body, framed as a chunk. Returns write()'s answer: false means wait for drained(). */
   write(data: string | Uint8Array): boolean {
-    this.check();
+    if (!this.check()) return false;
     if (!this.headSent) this.startStream();
     if (this.finished || this.aborted) return false; // HEAD, or the client left
     const buf = typeof data === 'string' ? Buffer.from(data) : data;
@@ -405,7 +409,7 @@ export class HttpResponse {
    * event once and write the same buffer to every connection.
    */
   writeFramed(chunk: Buffer, unframed: Buffer): boolean {
-    this.check();
+    if (!this.check()) return false;
     if (!this.headSent) this.startStream();
     if (this.finished || this.aborted) return false;
     return this.socket.write(this.chunked ? chunk : unframed);

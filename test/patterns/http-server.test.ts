@@ -81,6 +81,16 @@ test('HEAD gets the GET headers (Content-Length included) and no body', async ()
   });
 });
 
+test('HEAD of a streaming response: chunked head, no body, and the handler may keep writing harmlessly', async () => {
+  await withServer({}, async (port) => {
+    const text = await exchange(port, 'HEAD /stream HTTP/1.1\r\nHost: h\r\n\r\nGET /after HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n');
+    assert.equal(statuses(text), [200, 200]);
+    assert.match(text, /transfer-encoding: chunked\r\n/);
+    assert.not.match(text, /one/);
+    assert.match(text, /GET \/after/);
+  });
+});
+
 test('Connection: close is honoured: the server answers and closes', async () => {
   await withServer({}, async (port) => {
     const text = await exchange(port, 'GET /a HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\nGET /ignored HTTP/1.1\r\nHost: h\r\n\r\n');
