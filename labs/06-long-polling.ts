@@ -9,6 +9,8 @@ import { startJobsServer } from '../src/patterns/jobs-api.ts';
 import { HttpClient } from '../src/patterns/http-client.ts';
 import { watchLongPolling, type WatchResult } from '../src/patterns/job-watchers.ts';
 import { nowMs, type JobView } from '../src/patterns/jobs.ts';
+import { tapSocket } from '../src/trace/recorder.ts';
+import { httpAnnotator } from '../src/wire/http.ts';
 
 const DEMO_JOB_MS = 3_000;
 
@@ -78,6 +80,7 @@ await runLab(spec, {
       }));
       // One client sends a long poll and then closes its socket while the server is holding the answer.
       const quitter = net.connect(port, ctx.common.host);
+      tapSocket(quitter, ctx.recorder, { side: 'client', annotate: httpAnnotator() });
       await once(quitter, 'connect');
       quitter.write(`GET /jobs/${id}?wait=${waitS} HTTP/1.1\r\nHost: ${ctx.common.host}:${port}\r\n\r\n`);
       const until = Date.now() + 2000;

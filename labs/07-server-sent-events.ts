@@ -157,6 +157,7 @@ await runLab(spec, {
     let done!: () => void;
     const enough = new Promise<void>((r) => (done = r));
     const s = await openStream(ctx, ctx.common.port, (e) => {
+      if (n >= count) return; // a replay can bring many events in one chunk
       show(ctx, e, '');
       if (++n >= count) done();
     }, ctx.values['last-event-id']);
