@@ -18,6 +18,7 @@ const spec = {
     client: 'create a job (or watch ID) and poll it until done',
   },
   usage: ['client --port P [--interval MS] [ID]'] as string[],
+  dissector: { tcp: 'http' }, // npm run capture and --pcap: decode the server's port as HTTP
   options: {
     ...HTTP_LIMIT_OPTIONS,
     ...JOB_LIMIT_OPTIONS,

@@ -19,6 +19,7 @@ const spec = {
     browser: 'headless Chromium opens 7 EventSources to one origin: the seventh waits (HTTP/1.1 six-connection limit)',
   },
   usage: ['client --port P [--count N] [--last-event-id ID]'] as string[],
+  dissector: { tcp: 'http' }, // npm run capture and --pcap: decode the server's port as HTTP
   options: {
     ...HTTP_LIMIT_OPTIONS,
     every: { type: 'string', default: '500', description: 'server: ms between tick events', valueName: 'MS' },

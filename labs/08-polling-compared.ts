@@ -14,6 +14,7 @@ const spec = {
     demo: 'server and three watchers on loopback, one 10-second job (about 11 s)',
     compare: 'run the three watchers against a running jobs server (labs 05/06 server) with --port',
   },
+  dissector: { tcp: 'http' }, // npm run capture and --pcap: decode the server's port as HTTP
   options: {
     ...HTTP_LIMIT_OPTIONS,
     ...JOB_LIMIT_OPTIONS,

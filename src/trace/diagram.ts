@@ -107,7 +107,8 @@ export function buildDiagram(events: readonly WireEvent[], options: DiagramOptio
     if (e.kind === 'close') {
       if (closed.has(id)) continue;
       closed.add(id);
-      arrows.push({ t, conn, from: e.side, server: si, kind: 'close', label: 'close' });
+      const from = e.closedBy === 'peer' ? (e.side === 'client' ? 'server' : 'client') : e.side;
+      arrows.push({ t, conn, from, server: si, kind: 'close', label: 'close' });
       continue;
     }
     const senderSide = e.kind === 'send' ? e.side : e.side === 'client' ? 'server' : 'client';

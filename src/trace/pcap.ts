@@ -344,7 +344,7 @@ export class PcapEncoder {
     if (e.kind === 'open') return out;
     if (e.kind === 'close') {
       c.closedTaps.add(e.conn);
-      c.firstCloser ??= me;
+      c.firstCloser ??= e.closedBy === 'peer' ? peer : me;
       // Close once every tap on this connection has seen its close (or at end()).
       let taps = 0;
       for (const s of c.taps.values()) taps += s.size;

@@ -41,6 +41,12 @@ export interface WireEvent {
    * number left together, in one writev, when the cork was released. Undefined: the write went at once.
    */
   corkGroup?: number;
+  /**
+   * On a TCP close: which end closed the connection first, as this socket saw it (`local`: it ended or
+   * destroyed itself first; `peer`: the peer's FIN or reset came first). The 'close' events themselves
+   * come in whatever order the two sockets' handles finish closing, which says nothing about that.
+   */
+  closedBy?: 'local' | 'peer';
 }
 
 /** An annotator's answer when its notes are not one line per unit: the lines, and one label per unit. */
@@ -172,12 +178,23 @@ export function tapSocket(socket: Socket, recorder: Recorder | undefined, option
     tapChunk(chunk);
     return (write as (...args: unknown[]) => boolean).call(this, chunk, ...rest);
   } as Socket['write'];
+  // Who closed first: our own end()/destroy(), or the peer's FIN ('end', emitted before Node answers it
+  // with its own end()) or reset (Node destroys the socket with the read or write error).
+  let closedBy: 'local' | 'peer' | undefined;
   // end(data) writes its last chunk through Writable's internals, not through socket.write.
   const end = socket.end;
   socket.end = function tappedEnd(this: Socket, chunk?: unknown, ...rest: unknown[]): Socket {
     if (!socket.writableEnded) tapChunk(chunk);
+    closedBy ??= 'local';
     return (end as (...args: unknown[]) => Socket).call(this, chunk, ...rest);
   } as Socket['end'];
+  socket.prependListener('end', () => (closedBy ??= 'peer'));
+  const destroy = socket.destroy;
+  socket.destroy = function tappedDestroy(this: Socket, err?: Error): Socket {
+    const code = (err as NodeJS.ErrnoException | undefined)?.code;
+    closedBy ??= code === 'ECONNRESET' || code === 'EPIPE' ? 'peer' : 'local';
+    return destroy.call(this, err);
+  } as Socket['destroy'];
 
   socket.prependListener('data', (data: Buffer | string) => {
     open();
@@ -185,7 +202,7 @@ export function tapSocket(socket: Socket, recorder: Recorder | undefined, option
     recorder.record({ ...base(), kind: 'recv', data: bytes, ...annotation(recvNotes, bytes) });
   });
   socket.once('close', () => {
-    if (opened) recorder.record({ ...base(), kind: 'close' });
+    if (opened) recorder.record({ ...base(), kind: 'close', closedBy: closedBy ?? 'local' });
   });
 }
 

@@ -63,6 +63,11 @@ export class ChunkedDecoder {
     return this.state === State.DONE;
   }
 
+  /** Between chunks: the last chunk's CRLF is consumed and no byte of the next size line is held. */
+  get atChunkBoundary(): boolean {
+    return this.state === State.SIZE && this.line === '';
+  }
+
   /** Returns the events for this chunk and how many input bytes were consumed (bytes after the body are left). */
   push(buf: Buffer): { events: ChunkEvent[]; consumed: number } {
     if (this.failed) throw badChunk('decoder already failed');

@@ -4,6 +4,7 @@
 // every rejection is a coded HttpError carrying the status code the server answers before it closes.
 import { WirelabError, type ErrorCode } from '../errors.ts';
 import { ChunkedDecoder } from './chunked.ts';
+import type { Annotation } from '../trace/recorder.ts';
 
 export interface HttpLimits {
   /** Request line, CRLF excluded (RFC 9112 section 3: a server that receives a longer one answers 414). */
@@ -428,6 +429,11 @@ export class ResponseParser {
     this.methods.push(method);
   }
 
+  /** Inside a chunked body, between two chunks (the previous one fully read, its CRLF included). */
+  get atChunkBoundary(): boolean {
+    return this.state === 'chunked' && this.chunked!.atChunkBoundary;
+  }
+
   push(chunk: Buffer): ResponseEvent[] {
     if (this.state === 'dead') throw badResponse('parser already failed');
     const out: ResponseEvent[] = [];
@@ -525,17 +531,22 @@ export class ResponseParser {
 }
 
 /**
- * The --trace annotator: one line per request line / status line with its header count, one per chunk
- * size (the chunk framing is one more length prefix). Direction is told by the first bytes.
+ * The --trace annotator. Notes (--trace): one line per request line / status line with its header count,
+ * one per chunk size (the chunk framing is one more length prefix), where each starts. Units (--diagram):
+ * one short label per message, in the chunk that completes it (`GET /jobs/1`, `202 Accepted`); a chunked
+ * response is its head (`200 OK chunked`), then one unit per chunk (`chunk 65`, `last chunk`), so a
+ * stream that never ends still draws. Direction is told by the first bytes.
  */
-export function httpAnnotator(): () => (chunk: Buffer) => string[] {
+export function httpAnnotator(): () => (chunk: Buffer) => Annotation {
   return () => {
-    let kind: 'request' | 'response' | 'unknown' | null = null;
+    let kind: 'request' | 'response' | null = null;
     let req: RequestParser | null = null;
     let res: ResponseParser | null = null;
     let failed = false;
+    /** The unit whose last byte has not been seen yet. */
+    let open: string | null = null;
     return (chunk) => {
-      if (failed) return [];
+      if (failed) return { notes: [], units: [] };
       if (kind === null) {
         kind = chunk.subarray(0, 5).toString('latin1') === 'HTTP/' ? 'response' : 'request';
         if (kind === 'request') req = new RequestParser({ maxBodyBytes: Number.MAX_SAFE_INTEGER });
@@ -543,22 +554,40 @@ export function httpAnnotator(): () => (chunk: Buffer) => string[] {
       }
       try {
         if (req) {
-          return req.push(chunk).map((r) => `${r.method} ${r.target} ${r.version} (${r.headers.length} headers, body ${r.body.length} bytes)`);
+          const done = req.push(chunk);
+          return {
+            notes: done.map((r) => `${r.method} ${r.target} ${r.version} (${r.headers.length} headers, body ${r.body.length} bytes)`),
+            units: done.map((r) => `${r.method} ${r.target}`),
+          };
         }
         const notes: string[] = [];
+        const units: string[] = [];
+        const close = () => {
+          if (open !== null) units.push(open);
+          open = null;
+        };
         for (const e of res!.push(chunk)) {
           if (e.type === 'head') {
             const h = e.head;
             const body = h.framing === 'length' ? `Content-Length ${h.contentLength}` : h.framing === 'chunked' ? 'chunked' : h.framing === 'close' ? 'body until close' : 'no body';
             notes.push(`${h.version} ${h.status} ${h.reason} (${h.headers.length} headers, ${body})`);
+            const label = `${h.status} ${h.reason}`;
+            // A Content-Length message is one unit, complete with its body; the others are complete here.
+            if (h.framing === 'length' && h.contentLength! > 0 && h.status >= 200) open = label;
+            else units.push(h.framing === 'chunked' ? `${label} chunked` : label);
           } else if (e.type === 'chunk') {
             notes.push(e.size === 0 ? 'chunk size 0x0: last chunk' : `chunk size 0x${e.size.toString(16)} (${e.size} bytes)`);
+            close();
+            open = e.size === 0 ? 'last chunk' : `chunk ${e.size}`;
+          } else if (e.type === 'end') {
+            close();
           }
         }
-        return notes;
+        if (res!.atChunkBoundary) close();
+        return { notes, units };
       } catch (err) {
         failed = true;
-        return [`unparsable: ${(err as Error).message}`];
+        return { notes: [`unparsable: ${(err as Error).message}`], units: ['unparsable'] };
       }
     };
   };

@@ -9,7 +9,8 @@ import { Agent, createServer as createHttpServer, request as httpRequest } from 
 import { encodePcap, internetChecksum, parseAddress, pcapGlobalHeader, pcapRecord } from '../../src/trace/pcap.ts';
 import { Recorder, tapDgram, tapSocket } from '../../src/trace/recorder.ts';
 import { tshark } from '../../src/trace/capture.ts';
-import { needTool, throwsCode } from '../_helpers.ts';
+import { needTool, throwsCode, waitFor } from '../_helpers.ts';
+import { buildDiagram } from '../../src/trace/diagram.ts';
 import { conversation } from './_traffic.ts';
 import { framesOf, problemsOf } from './_tshark.ts';
 
@@ -160,6 +161,36 @@ test('the last chunk given to end(data) is recorded, once', async () => {
   await new Promise<void>((r) => server.close(() => r()));
   assert.equal(rec.events.filter((e) => e.kind === 'send').map((e) => e.data!.toString()), ['hello ', 'bye']);
 });
+
+for (const closer of ['client', 'server'] as const) {
+  test(`the ${closer} closes first: both sockets say so, the pcap's first FIN and the diagram's close arrow come from it`, async () => {
+    const rec = new Recorder(true);
+    const server = createTcpServer((s) => {
+      tapSocket(s, rec, { side: 'server' });
+      s.on('data', () => (closer === 'server' ? s.end() : undefined));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const c = connectTcp({ port: (server.address() as { port: number }).port, host: '127.0.0.1' });
+    tapSocket(c, rec, { side: 'client' });
+    c.resume();
+    c.write('hi');
+    // destroy(), as the HTTP labs' clients leave an event stream: its 'close' can come after the server's.
+    if (closer === 'client') c.on('data', () => {}).once('connect', () => setTimeout(() => c.destroy(), 20));
+    await new Promise((r) => c.once('close', r));
+    await waitFor(() => rec.events.filter((e) => e.kind === 'close').length === 2);
+    await new Promise<void>((r) => server.close(() => r()));
+    const closes = rec.events.filter((e) => e.kind === 'close');
+    assert.equal(closes.map((e) => [e.side, e.closedBy]).sort(), (closer === 'client' ? [['client', 'local'], ['server', 'peer']] : [['client', 'peer'], ['server', 'local']]).sort());
+    assert.is(buildDiagram(rec.events).arrows.find((a) => a.kind === 'close')!.from, closer);
+    if (!needTool('tshark', 'pcap interop')) return;
+    const file = join(dir, `closer-${closer}.pcap`);
+    writeFileSync(file, encodePcap(rec.events));
+    const closerPort = String(closes.find((e) => e.side === closer)!.local.port);
+    const fins = tshark(file, { dissector: false, args: ['-Y', 'tcp.flags.fin==1', '-T', 'fields', '-e', 'tcp.srcport'] }).stdout.trim().split('\n');
+    assert.is(fins.length, 2);
+    assert.is(fins[0], closerPort);
+  });
+}
 
 test('segments: writes under one cork() are one segment, as Node sends them; other writes one each', async () => {
   const server = createTcpServer((s) => s.on('data', () => {}));

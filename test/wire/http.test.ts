@@ -214,10 +214,24 @@ test('encodeResponseHead: status line, fields, empty line', () => {
 
 test('annotator: request line, status line with header count, every chunk size', () => {
   const a = httpAnnotator();
-  assert.equal(a()(Buffer.from(GOLDEN[0]!.bytes)), ['GET /jobs/abc HTTP/1.1 (3 headers, body 0 bytes)']);
-  assert.equal(a()(Buffer.from(CHUNKED_RESPONSE)), [
+  assert.equal(a()(Buffer.from(GOLDEN[0]!.bytes)).notes, ['GET /jobs/abc HTTP/1.1 (3 headers, body 0 bytes)']);
+  assert.equal(a()(Buffer.from(CHUNKED_RESPONSE)).notes, [
     'HTTP/1.1 200 OK (1 headers, chunked)', 'chunk size 0x5 (5 bytes)', 'chunk size 0x1 (1 bytes)', 'chunk size 0x0: last chunk',
   ]);
+});
+
+test('annotator units (--diagram): one short label per message, in the write that completes it', () => {
+  const a = httpAnnotator();
+  assert.equal(a()(Buffer.from(GOLDEN[0]!.bytes)).units, ['GET /jobs/abc']);
+  const res = a();
+  // A Content-Length response is one unit, complete with the last byte of its body.
+  assert.equal(res(Buffer.from('HTTP/1.1 202 Accepted\r\nContent-Length: 4\r\n\r\n')).units, []);
+  assert.equal(res(Buffer.from('{}')).units, []);
+  assert.equal(res(Buffer.from('}\n')).units, ['202 Accepted']);
+  // Chunked: the head, then each chunk once its CRLF is in (written in three pieces, as the SSE server does).
+  const units = ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n', '5\r\n', 'hello', '\r\n', '1\r\n!\r\n0\r\n', '\r\n']
+    .map((piece) => res(Buffer.from(piece)).units);
+  assert.equal(units, [['200 OK chunked'], [], [], ['chunk 5'], ['chunk 1'], ['last chunk']]);
 });
 
 test.run();
