@@ -9,9 +9,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { needTool } from '../_helpers.ts';
-import { runLabProcess } from '../labs/_spawn.ts';
 import { fieldsOf, problemsOf } from './_tshark.ts';
-import { endpointPort, parseLabJson, type LabWireEvent } from './_lab-json.ts';
+import { endpointPort, runLabWithCapture, type LabWireEvent } from './_lab-json.ts';
 
 const test = suite('HTTP lab capture');
 const dir = mkdtempSync(join(tmpdir(), 'wirelab-lab-http-test-'));
@@ -29,11 +28,8 @@ let ran: Promise<Run> | undefined;
 
 function run(): Promise<Run> {
   ran ??= (async () => {
-    const r = await runLabProcess('08-polling-compared', ['--job-ms', '1200', '--interval', '300', '--json', '--trace', '--pcap', own, '--diagram']);
-    assert.is(r.code, 0, r.stderr);
-    const { events, wire } = parseLabJson(r.stdout);
+    const { events, wire, arrows } = await runLabWithCapture('08-polling-compared', ['--job-ms', '1200', '--interval', '300'], own);
     const port = endpointPort(String(events.find((e) => e.event === 'listening')!.url));
-    const arrows = (events.find((e) => e.event === 'diagram') as { arrows: Run['arrows'] }).arrows;
     return { wire, arrows, decodeAs: [`tcp.port==${port},http`] };
   })();
   return ran;

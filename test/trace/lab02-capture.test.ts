@@ -8,9 +8,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { needTool } from '../_helpers.ts';
-import { runLabProcess } from '../labs/_spawn.ts';
 import { fieldsOf, problemsOf } from './_tshark.ts';
-import { endpointPort, parseLabJson, type LabWireEvent } from './_lab-json.ts';
+import { endpointPort, runLabWithCapture, type LabWireEvent } from './_lab-json.ts';
 
 const test = suite('lab 02 capture');
 const dir = mkdtempSync(join(tmpdir(), 'wirelab-lab02-test-'));
@@ -29,10 +28,7 @@ let ran: Promise<Run> | undefined;
 /** The demo, once for all tests. Every UDP port it used and its TCP server ports are decoded as DNS. */
 function run(): Promise<Run> {
   ran ??= (async () => {
-    const r = await runLabProcess('02-udp-query-id', ['--json', '--trace', '--pcap', own, '--diagram']);
-    assert.is(r.code, 0, r.stderr);
-    const { events, wire } = parseLabJson(r.stdout);
-    const arrows = (events.find((e) => e.event === 'diagram') as { arrows: Run['arrows'] }).arrows;
+    const { wire, arrows } = await runLabWithCapture('02-udp-query-id', [], own);
     const udpPorts = new Set(wire.filter((e) => e.transport === 'udp').flatMap((e) => [endpointPort(e.local), endpointPort(e.remote)]));
     const tcpServers = new Set(wire.filter((e) => e.transport === 'tcp' && e.side === 'server').map((e) => endpointPort(e.local)));
     return { wire, arrows, decodeAs: [...[...udpPorts].map((p) => `udp.port==${p},dns`), ...[...tcpServers].map((p) => `tcp.port==${p},dns`)] };
