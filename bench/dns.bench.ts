@@ -9,9 +9,13 @@ import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { writeReport, type Cell } from './lib/results.ts';
+import { writeReport, load1, loadNote, type Cell } from './lib/results.ts';
+
 import { DnsClient } from '../src/patterns/dns-client.ts';
 import { TYPE } from '../src/wire/dns.ts';
+
+/** Taken before anything runs, for the note on how busy the machine was. */
+const loadBefore = load1();
 
 const arg = (name: string, fallback: number) => {
   const a = process.argv.find((x) => x.startsWith(`--${name}=`));
@@ -237,7 +241,7 @@ async function main(): Promise<void> {
       'Our server answers repeated questions from a bounded reply cache keyed by the query bytes after the id (the zone never changes); a first-seen question is decoded, looked up and encoded. One event-loop thread: it cannot use the second core.',
       `Our client: ${rates.map((r) => `${r.inFlight} in flight ${Math.round(r.qps)} q/s`).join(', ')}. One in flight is bound by the round trip (two event-loop wake-ups per query); 10 and 100 by our own per-query work (crypto.randomInt, a retry() with an AbortController and a timer, decode, matching) on one thread shared with the server's process on 2 cores.`,
       `Where loss starts: a burst sent in one synchronous loop; the queries queue in the server socket and the replies in the client socket until each side reads. net.core.rmem_default is ${rmemDefault}, net.core.rmem_max ${rmemMax} (a 4 MiB request is granted as twice the capped value). ${lossStarts.map((l) => `${l.series}: loss from ${l.at ?? 'none up to 12,800'} queries${l.at ? `, dropped at ${l.where}` : ''}`).join('; ')}. Drops per socket come from /proc/net/udp; "lost" counts queries with no reply within 5 s, so past the drops it includes replies stuck behind a long queue.`,
-      'Provisional: measured on a shared, busy 2-core machine; the lead re-runs on a quiet one.',
+      loadNote(loadBefore),
     ],
     extra: { seconds: SECONDS, rounds: ROUNDS, ours, dnsmasq: theirs, floor, ratio, clientRates: rates, lossStarts, rmemDefault, rmemMax },
   });

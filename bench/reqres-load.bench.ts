@@ -23,10 +23,14 @@ import { cpus, tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { writeReport, type Cell } from './lib/results.ts';
+import { writeReport, load1, loadNote, type Cell } from './lib/results.ts';
+
 import { processCpuSeconds, type LoadOptions, type LoadResult } from './lib/frame-load.ts';
 import { summarise } from './lib/cpuprofile.ts';
 import { startServer, stopServer, freePort, hasCommand, pin, type Started } from './lib/procs.ts';
+
+/** Taken before anything runs, for the note on how busy the machine was. */
+const loadBefore = load1();
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const LIB = join(ROOT, 'bench', 'lib');
@@ -346,7 +350,7 @@ for (const sc of SCENARIOS) {
       sCpu !== null && sCpu >= 0.8 ? 'server CPU'
       : cCpu !== null && cCpu >= 0.8 ? 'load client CPU'
       : sc.depth === 1 ? 'round trips (wake-ups, syscalls)'
-      : 'CPU share: neither side saturated (shared machine)';
+      : 'CPU share: neither side saturated (other work on the machine)';
     const notes = [sc.connections === 1 && sc.depth === 1 && !PIN ? `⚠ ${LOCKSTEP_WARNING}` : '', ...r.map((m) => m.problem ?? '')].filter(Boolean);
     rows.push({
       scenario: name,
@@ -407,7 +411,8 @@ if (goals[0]!.met === false) log('  !!! the load client is below 70% of redis-be
 
 const notes = [
   ...goals.map((g) => `**${verdict(g)}** ${g.goal}: ${g.measured}`),
-  ...(cpuLine ? [`For comparison on a busy machine, ${cpuLine}.`] : []),
+  ...(cpuLine ? [`Server CPU per request, the comparison that holds even when the machine is shared: ${cpuLine}.`] : []),
+  loadNote(loadBefore),
   ...(lockLine ? [`Calibration, not a goal: ${lockLine}.`] : []),
   `Each figure is the median of ${rounds} run(s) of ${durationS} s (after ${WARMUP_MS} ms of warm-up; wrk: ${wrkSeconds} s, no warm-up), targets alternated within each scenario; 32-byte echo bodies (node:http: 32-byte response body; RESP: PING/+PONG).`,
   'Load client: bench/lib/frame-load.ts in its own process, one write per connection per read (all freed requests in one batch), reads into a reused buffer; it checks every id and body and counts lost requests after draining.',

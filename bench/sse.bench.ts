@@ -8,7 +8,11 @@ import net from 'node:net';
 import { once } from 'node:events';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { writeReport } from './lib/results.ts';
+import { writeReport, load1, loadNote } from './lib/results.ts';
+
+/** Taken before anything runs, for the note on how busy the machine was. */
+const loadBefore = load1();
+
 
 const { values } = parseArgs({
   options: { clients: { type: 'string', default: '1000' }, seconds: { type: 'string', default: '10' }, every: { type: 'string', default: '10' } },
@@ -131,7 +135,7 @@ writeReport({
     `Delivered/s (first publish to last delivery) is capped by the offered load, ${Math.round((CLIENTS * 1000) / EVERY_MS)}/s: equal rates mean both kept up; the lag columns show how well.`,
     'Lag: publish timestamp (server clock) to the client process parsing the event, same machine; the 1,000 clients share one Node process, so client-side scheduling is part of every lag figure, for both servers alike.',
     'Memory: server process after GC with all clients connected, minus before any connected, divided by clients. RSS includes kernel-side buffers only indirectly and is noisy; the JS heap figure is the steadier one.',
-    'Provisional on a shared 2-core machine with other work running: rerun on a quiet machine.',
+    loadNote(loadBefore),
   ],
   extra: { clients: CLIENTS, seconds: SECONDS, everyMs: EVERY_MS },
 });

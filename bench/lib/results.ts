@@ -1,7 +1,7 @@
 // Every benchmark writes its figures the same way: bench/results/<name>.json (machine-readable) and
 // <name>.md (a markdown table), each with the machine, Node version and date they were measured on.
 import { writeFileSync, mkdirSync, readFileSync } from 'node:fs';
-import { cpus, totalmem, release, platform, arch } from 'node:os';
+import { cpus, totalmem, release, platform, arch, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 
@@ -75,4 +75,22 @@ export function writeReport(report: BenchReport): { json: string; md: string } {
   writeFileSync(md, text);
   process.stdout.write('\n' + text);
   return { json, md };
+}
+
+/** The 1-minute load average now; take it before a benchmark starts and pass it to loadNote() at the end. */
+export function load1(): number {
+  return loadavg()[0]!;
+}
+
+/**
+ * A note on how busy the machine was: the 1-minute load average before and after, and, when other work was
+ * running before the benchmark started (load above 3/4 of the cores), that the figures are noisy for it.
+ */
+export function loadNote(before: number): string {
+  const cores = cpus().length;
+  const after = load1();
+  const text = `1-minute load average ${before.toFixed(2)} before, ${after.toFixed(2)} after, on ${cores} cores`;
+  return before > cores * 0.75
+    ? `${text}: other work was running when the benchmark started, so these figures are noisy; rerun on a quiet machine.`
+    : `${text} (the benchmark's own load counts in "after").`;
 }
