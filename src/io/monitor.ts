@@ -1,7 +1,8 @@
 // The heartbeat: a 1 ms ticker on the main thread plus perf_hooks.monitorEventLoopDelay, both running while
 // some work happens. When the loop is free the ticker fires about every millisecond; when something blocks
 // the loop (readFileSync, a sha256 of 256 MiB) no tick can fire, and the gap is the stall, seen from inside.
-import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+import { monitorEventLoopDelay, PerformanceObserver, type IntervalHistogram, type PerformanceEntry } from 'node:perf_hooks';
+import { readFileSync } from 'node:fs';
 
 export const TICK_MS = 1;
 export const TIMELINE_BUCKET_MS = 10;
@@ -23,6 +24,23 @@ export interface LoopReport {
   loopDelaySamples: number;
   /** monitorEventLoopDelay's percentiles in ms (50, 90, 99, 99.9, 100), for the histogram line. */
   loopDelayPercentilesMs: { p: number; ms: number }[];
+  /** V8 GC pauses on this thread that began in the window (perf_hooks 'gc' entries): count, sum and longest, in ms. */
+  gc: { count: number; totalMs: number; maxMs: number };
+  /**
+   * This thread's time on a CPU and time runnable but waiting for one, in ms, over the window (Linux
+   * /proc/thread-self/schedstat; null elsewhere). A stall with a high wait is the scheduler, not this thread's work.
+   */
+  cpu: { runMs: number; waitMs: number } | null;
+}
+
+/** [ns on CPU, ns waiting on a run queue] for the calling thread, or undefined where /proc has no schedstat. */
+function schedstat(): [number, number] | undefined {
+  try {
+    const [run, wait] = readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ').map(Number);
+    return run !== undefined && wait !== undefined && Number.isFinite(run) && Number.isFinite(wait) ? [run, wait] : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export class LoopMonitor {
@@ -30,6 +48,9 @@ export class LoopMonitor {
   private start = 0;
   private timer: NodeJS.Timeout | undefined;
   private histogram: IntervalHistogram | undefined;
+  private gcObserver: PerformanceObserver | undefined;
+  private gcEntries: PerformanceEntry[] = [];
+  private sched0: [number, number] | undefined;
 
   /**
    * Starts both clocks and waits until each has fired at least once: monitorEventLoopDelay records nothing
@@ -40,6 +61,9 @@ export class LoopMonitor {
     this.ticks = [];
     this.histogram = monitorEventLoopDelay({ resolution: TICK_MS });
     this.histogram.enable();
+    this.gcEntries = [];
+    this.gcObserver = new PerformanceObserver((list) => this.gcEntries.push(...list.getEntries()));
+    this.gcObserver.observe({ entryTypes: ['gc'] });
     this.start = performance.now();
     this.timer = setInterval(() => this.ticks.push(performance.now() - this.start), TICK_MS);
     await new Promise((r) => setTimeout(r, armMs));
@@ -48,6 +72,7 @@ export class LoopMonitor {
     const now = performance.now();
     this.ticks = [];
     this.start = now;
+    this.sched0 = schedstat();
   }
 
   /**
@@ -58,7 +83,12 @@ export class LoopMonitor {
     if (!this.timer || !this.histogram) throw new Error('LoopMonitor not running');
     await new Promise((r) => setTimeout(r, settleMs));
     const endMs = performance.now();
+    const sched1 = schedstat();
     clearInterval(this.timer);
+    // Entries are delivered in batches; take the ones not yet delivered too.
+    const gcEntries = [...this.gcEntries, ...(this.gcObserver?.takeRecords() ?? [])].filter((e) => e.startTime >= this.start && e.startTime <= endMs);
+    this.gcObserver?.disconnect();
+    this.gcObserver = undefined;
     this.timer = undefined;
     const h = this.histogram;
     h.disable();
@@ -84,6 +114,8 @@ export class LoopMonitor {
       loopDelayP99Ms: count > 0 ? h.percentile(99) / 1e6 : maxGap,
       loopDelaySamples: count,
       loopDelayPercentilesMs: count > 0 ? [50, 90, 99, 99.9, 100].map((p) => ({ p, ms: h.percentile(p) / 1e6 })) : [],
+      gc: { count: gcEntries.length, totalMs: gcEntries.reduce((a, e) => a + e.duration, 0), maxMs: Math.max(0, ...gcEntries.map((e) => e.duration)) },
+      cpu: this.sched0 && sched1 ? { runMs: (sched1[0] - this.sched0[0]) / 1e6, waitMs: (sched1[1] - this.sched0[1]) / 1e6 } : null,
     };
   }
 }
