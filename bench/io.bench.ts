@@ -43,8 +43,8 @@ type Row =
   | ModeName | 'ceiling: Buffer.copy' | 'workers-nice' | 'workers-recycled' | 'workers-spare-core' | 'workers-32mib-1read'
   | 'promises-stgc' | 'stream-stgc' | 'workers-stgc';
 /** What the tables and notes use from one window: the --json figures plus the loop thread's GC and CPU time. */
-type Sample = ModeFigures & Pick<LoopReport, 'gc' | 'cpu'>;
-const sample = (r: ModeResult): Sample => ({ ...figures(r), gc: r.loop.gc, cpu: r.loop.cpu });
+type Sample = ModeFigures & Pick<LoopReport, 'gc' | 'cpu' | 'maxGapMs' | 'calmWaitMs'>;
+const sample = (r: ModeResult): Sample => ({ ...figures(r), gc: r.loop.gc, cpu: r.loop.cpu, maxGapMs: r.loop.maxGapMs, calmWaitMs: r.loop.calmWaitMs });
 const samples = new Map<Row, Sample[]>();
 const add = (name: Row, r: Sample) => samples.set(name, [...(samples.get(name) ?? []), r]);
 
