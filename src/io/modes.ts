@@ -2,6 +2,7 @@
 // prints: wall time, bytes/s, the loop's max and p99 delay, ticks missed and the echo latency max.
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { readdirSync, readFileSync } from 'node:fs';
 import { LoopMonitor, type LoopReport } from './monitor.ts';
 import { wallNow, type EchoProbe, type EchoReport } from './echo.ts';
 import type { WorkerPool } from './pool.ts';
@@ -48,13 +49,58 @@ export function collectGarbage(): void {
   gcFn();
 }
 
+/** CPU time (ns) used so far by every thread of this process but the calling one; undefined without /proc. */
+function otherThreadsCpuNs(): number | undefined {
+  let tids: string[];
+  try {
+    tids = readdirSync('/proc/self/task');
+  } catch {
+    return undefined;
+  }
+  let sum = 0;
+  for (const tid of tids) {
+    if (tid === String(process.pid)) continue;
+    try {
+      sum += Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      /* the thread ended meanwhile */
+    }
+  }
+  return sum;
+}
+
+/**
+ * Waits until the process's other threads have been idle for quietMs (at most maxMs), and returns how long
+ * it waited. After collectGarbage() a V8 helper thread still frees the dead buffers: strace showed its
+ * munmap of a 256 MiB buffer taking 20-30 ms, and the loop thread slept through it, not runnable (most likely
+ * on the address-space lock, to map its next buffer): 20-35 ms stalls charged to the next mode. (Linux only.)
+ */
+export async function waitForIdleThreads(maxMs = 300, quietMs = 5, busyMs = 0.5): Promise<number> {
+  const t0 = performance.now();
+  const first = otherThreadsCpuNs();
+  if (first === undefined) return 0;
+  let prev: number = first;
+  while (performance.now() - t0 < maxMs) {
+    await new Promise((r) => setTimeout(r, quietMs));
+    const now: number = otherThreadsCpuNs() ?? prev;
+    if (now - prev < busyMs * 1e6) break;
+    prev = now;
+  }
+  return performance.now() - t0;
+}
+
 /** Runs work() between a heartbeat start and stop; the echo window is the same interval. */
 export async function measure<T extends { bytes: number }>(
   mode: ModeName,
   work: () => Promise<T> | T,
   probe?: EchoProbe,
 ): Promise<{ result: ModeResult; value: T }> {
+  // A turn of the loop first: right after `await fs.promises.readFile()` resumes, its Buffer is still
+  // reachable from the promise machinery, so a GC in the same turn kept it, and the next mode's first GC
+  // freed it (strace: the 256 MiB munmap, ~19 ms on a V8 thread, inside the next window).
+  await new Promise((r) => setImmediate(r));
   collectGarbage();
+  await waitForIdleThreads();
   const monitor = new LoopMonitor();
   await monitor.begin();
   const w0 = wallNow();

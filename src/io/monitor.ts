@@ -1,10 +1,15 @@
 // The heartbeat: a 1 ms ticker on the main thread plus perf_hooks.monitorEventLoopDelay, both running while
 // some work happens. When the loop is free the ticker fires about every millisecond; when something blocks
 // the loop (readFileSync, a sha256 of 256 MiB) no tick can fire, and the gap is the stall, seen from inside.
-import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+import { monitorEventLoopDelay, PerformanceObserver, type IntervalHistogram, type PerformanceEntry } from 'node:perf_hooks';
+import { readFileSync } from 'node:fs';
 
 export const TICK_MS = 1;
 export const TIMELINE_BUCKET_MS = 10;
+/** The loop counts as calm when no gap between 1 ms ticks reached this. */
+export const CALM_GAP_MS = 2.5;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export interface LoopReport {
   /** performance.now() at start and stop. */
@@ -23,6 +28,25 @@ export interface LoopReport {
   loopDelaySamples: number;
   /** monitorEventLoopDelay's percentiles in ms (50, 90, 99, 99.9, 100), for the histogram line. */
   loopDelayPercentilesMs: { p: number; ms: number }[];
+  /** V8 GC pauses on this thread that began in the window (perf_hooks 'gc' entries): count, sum and longest, in ms. */
+  gc: { count: number; totalMs: number; maxMs: number };
+  /**
+   * This thread's time on a CPU and time runnable but waiting for one, in ms, over the window (Linux
+   * /proc/thread-self/schedstat; null elsewhere). A stall with a high wait is the scheduler, not this thread's work.
+   */
+  cpu: { runMs: number; waitMs: number } | null;
+  /** How long begin() waited for a calm loop before the window started, in ms. */
+  calmWaitMs: number;
+}
+
+/** [ns on CPU, ns waiting on a run queue] for the calling thread, or undefined where /proc has no schedstat. */
+function schedstat(): [number, number] | undefined {
+  try {
+    const [run, wait] = readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ').map(Number);
+    return run !== undefined && wait !== undefined && Number.isFinite(run) && Number.isFinite(wait) ? [run, wait] : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export class LoopMonitor {
@@ -30,24 +54,45 @@ export class LoopMonitor {
   private start = 0;
   private timer: NodeJS.Timeout | undefined;
   private histogram: IntervalHistogram | undefined;
+  private gcObserver: PerformanceObserver | undefined;
+  private gcEntries: PerformanceEntry[] = [];
+  private sched0: [number, number] | undefined;
+  private calmWaitMs = 0;
 
   /**
-   * Starts both clocks and waits until each has fired at least once: monitorEventLoopDelay records nothing
-   * until its timer has a previous sample, so a stall that began at once would go unseen.
+   * Starts both clocks once the loop is calm, and returns when each is armed. Calm: an arming period of armMs
+   * whose longest gap between ticks is under CALM_GAP_MS (bounded by maxCalmWaitMs). Without it, a stall just
+   * before the window (the previous mode's buffers being freed after a forced GC) was charged to this window:
+   * the histogram, armed during it, reported 17-19 ms maxima while the ticker's longest gap in the window was 4-6 ms.
+   * The histogram is created after that, and armed until it has recorded one delay: it records nothing until
+   * its timer has a previous sample, so a stall that began at once would go unseen.
    */
-  async begin(armMs = 3): Promise<void> {
+  async begin(armMs = 3, maxCalmWaitMs = 500): Promise<void> {
     if (this.timer) throw new Error('LoopMonitor already running');
+    const t0 = performance.now();
     this.ticks = [];
+    this.start = t0;
+    this.timer = setInterval(() => this.ticks.push(performance.now() - this.start), TICK_MS);
+    for (;;) {
+      this.ticks = [];
+      this.start = performance.now();
+      await sleep(armMs);
+      const points = [0, ...this.ticks, performance.now() - this.start];
+      let worst = 0;
+      for (let i = 1; i < points.length; i++) worst = Math.max(worst, points[i]! - points[i - 1]!);
+      if (worst < CALM_GAP_MS || performance.now() - t0 > maxCalmWaitMs) break;
+    }
+    // The window starts here for both clocks.
+    this.ticks = [];
+    this.start = performance.now();
+    this.calmWaitMs = this.start - t0;
+    this.gcEntries = [];
+    this.gcObserver = new PerformanceObserver((list) => this.gcEntries.push(...list.getEntries()));
+    this.gcObserver.observe({ entryTypes: ['gc'] });
+    this.sched0 = schedstat();
     this.histogram = monitorEventLoopDelay({ resolution: TICK_MS });
     this.histogram.enable();
-    this.start = performance.now();
-    this.timer = setInterval(() => this.ticks.push(performance.now() - this.start), TICK_MS);
-    await new Promise((r) => setTimeout(r, armMs));
-    // Ticks count from here. The histogram is not reset: reset() also forgets its previous sample, which
-    // would blind it again; the arming samples are ~1 ms each and change neither max nor p99 of a stall.
-    const now = performance.now();
-    this.ticks = [];
-    this.start = now;
+    for (let i = 0; i < 50 && this.histogram.count < 1; i++) await sleep(1);
   }
 
   /**
@@ -56,9 +101,14 @@ export class LoopMonitor {
    */
   async end(settleMs = 3): Promise<LoopReport> {
     if (!this.timer || !this.histogram) throw new Error('LoopMonitor not running');
-    await new Promise((r) => setTimeout(r, settleMs));
+    await sleep(settleMs);
     const endMs = performance.now();
+    const sched1 = schedstat();
     clearInterval(this.timer);
+    // Entries are delivered in batches; take the ones not yet delivered too.
+    const gcEntries = [...this.gcEntries, ...(this.gcObserver?.takeRecords() ?? [])].filter((e) => e.startTime >= this.start && e.startTime <= endMs);
+    this.gcObserver?.disconnect();
+    this.gcObserver = undefined;
     this.timer = undefined;
     const h = this.histogram;
     h.disable();
@@ -84,6 +134,9 @@ export class LoopMonitor {
       loopDelayP99Ms: count > 0 ? h.percentile(99) / 1e6 : maxGap,
       loopDelaySamples: count,
       loopDelayPercentilesMs: count > 0 ? [50, 90, 99, 99.9, 100].map((p) => ({ p, ms: h.percentile(p) / 1e6 })) : [],
+      gc: { count: gcEntries.length, totalMs: gcEntries.reduce((a, e) => a + e.duration, 0), maxMs: Math.max(0, ...gcEntries.map((e) => e.duration)) },
+      calmWaitMs: this.calmWaitMs,
+      cpu: this.sched0 && sched1 ? { runMs: (sched1[0] - this.sched0[0]) / 1e6, waitMs: (sched1[1] - this.sched0[1]) / 1e6 } : null,
     };
   }
 }

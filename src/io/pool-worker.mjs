@@ -29,6 +29,12 @@ const free = new Map();
 let freeBytes = 0;
 const maxRecycledBytes = workerData?.maxRecycledBytes ?? 0;
 
+// Bytes per read(2). One read of a whole 32 MiB range into fresh memory is ~15-20 ms in the kernel (copy plus a
+// page fault per 4 KiB), and this kernel (PREEMPT_NONE, HZ 250) does not preempt kernel code there: with every
+// core in such a read, the event loop thread waited that long for a CPU (bench/io.bench.ts measures it).
+// Returning to user space every 1 MiB gives the scheduler a point to switch, for the same bytes/s.
+const maxReadBytes = workerData?.maxReadBytes ?? 1024 * 1024;
+
 function take(length) {
   const list = free.get(length);
   if (list && list.length > 0) {
@@ -62,7 +68,7 @@ function readRange(path, offset, length) {
     const view = new Uint8Array(buffer);
     let done = 0;
     while (done < want) {
-      const n = readSync(fd, view, done, want - done, start + done);
+      const n = readSync(fd, view, done, Math.min(want - done, maxReadBytes), start + done);
       if (n === 0) break; // the file shrank under us: hand back what was there
       done += n;
     }

@@ -21,7 +21,7 @@ test('a blocked loop is seen by both the ticker and monitorEventLoopDelay', asyn
 });
 
 function report(ticks: number[], durationMs: number): LoopReport {
-  return { startMs: 1000, endMs: 1000 + durationMs, ticks, ticksMissed: 0, maxGapMs: 0, loopDelayMaxMs: 0, loopDelayP50Ms: 0, loopDelayP99Ms: 0, loopDelaySamples: 0, loopDelayPercentilesMs: [] };
+  return { startMs: 1000, endMs: 1000 + durationMs, ticks, ticksMissed: 0, maxGapMs: 0, loopDelayMaxMs: 0, loopDelayP50Ms: 0, loopDelayP99Ms: 0, loopDelaySamples: 0, loopDelayPercentilesMs: [], gc: { count: 0, totalMs: 0, maxMs: 0 }, cpu: null, calmWaitMs: 0 };
 }
 
 test('timeline: one row per 10 ms, a mark per ms with a tick, repeated rows folded', () => {

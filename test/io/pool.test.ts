@@ -41,6 +41,15 @@ test('returns the same bytes as readFileSync, whole and split into ranges', asyn
   assert.is(sha(parts), expected);
 });
 
+test('a range read in many small read() calls returns the same bytes', async () => {
+  const small = new WorkerPool({ size: 1, maxReadBytes: 64 * 1024 + 7 });
+  try {
+    assert.is(sha([await small.read(file, { offset: 12345, length: 2 * MiB })]), sha([readFileSync(file).subarray(12345, 12345 + 2 * MiB)]));
+  } finally {
+    await small.close();
+  }
+});
+
 test('hands the bytes back without a copy: each Buffer owns a whole transferred ArrayBuffer', async () => {
   const parts = await pool.readFile(file, 1 * MiB);
   for (const p of parts) {
