@@ -9,13 +9,13 @@ import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { writeReport, load1, loadNote, type Cell } from './lib/results.ts';
+import { writeReport, sampleLoad, loadNote, type Cell } from './lib/results.ts';
 
 import { DnsClient } from '../src/patterns/dns-client.ts';
 import { TYPE } from '../src/wire/dns.ts';
 
 /** Taken before anything runs, for the note on how busy the machine was. */
-const loadBefore = load1();
+const loadBefore = await sampleLoad();
 
 const arg = (name: string, fallback: number) => {
   const a = process.argv.find((x) => x.startsWith(`--${name}=`));

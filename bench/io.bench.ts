@@ -5,7 +5,7 @@
 // pauses on the loop thread and its time on / waiting for a CPU, so the notes can say what limits a delay.
 // The async modes run once more in a child process with V8's --single-threaded-gc (no GC helper threads).
 // Usage: npm run bench -- io [--size=256] [--rounds=7] [--workers=N] [--split=MiB] [--stream-chunk=KiB]
-import { availableParallelism, loadavg } from 'node:os';
+import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
@@ -16,7 +16,7 @@ import { EchoProbe } from '../src/io/echo.ts';
 import { runModes, measure, collectGarbage, figures, MODES, type ModeName, type ModeResult, type ModeFigures } from '../src/io/modes.ts';
 import type { LoopReport } from '../src/io/monitor.ts';
 import { readAllPool, byteCount, DEFAULT_STREAM_CHUNK } from '../src/io/readers.ts';
-import { writeReport } from './lib/results.ts';
+import { writeReport, sampleLoad, loadNote } from './lib/results.ts';
 
 const MiB = 1024 * 1024;
 const { values } = parseArgs({
@@ -48,7 +48,8 @@ const sample = (r: ModeResult): Sample => ({ ...figures(r), gc: r.loop.gc, cpu: 
 const samples = new Map<Row, Sample[]>();
 const add = (name: Row, r: Sample) => samples.set(name, [...(samples.get(name) ?? []), r]);
 
-const loadBefore = loadavg()[0]!;
+/** Taken before anything runs, for the note on how busy the machine was. */
+const loadBefore = await sampleLoad();
 const files = createLabFiles({ bigBytes: sizeMiB * MiB, smallFiles: 0, prefix: 'wirelab-bench-io-' });
 process.once('exit', () => files.remove());
 readFileSync(files.big); // warm: every round reads from the page cache
@@ -190,9 +191,6 @@ const rows = order.filter((name) => samples.has(name)).map((name) => {
 
 const pct = (name: Row) => (stat(name).rate / sync.rate) * 100;
 const goal = (ok: boolean) => (ok ? 'met' : 'NOT met');
-const loadAfter = loadavg()[0]!;
-// Above about 0.75 runnable tasks per core before the run (1.5 on 2 cores), other processes shared the cores.
-const busy = loadBefore > 0.75 * cores;
 const f1 = (x: number) => x.toFixed(1);
 const delayGoal = (rowsOf: Row[]) =>
   `${rowsOf.map((m) => `${m.replace('-stgc', '')} ${f1(stat(m).delayMed)} ms`).join(', ')}: ${goal(rowsOf.every((m) => stat(m).delayMed < 10))}; worst round: ${rowsOf.map((m) => `${m.replace('-stgc', '')} ${f1(stat(m).delayWorst)} ms`).join(', ')}`;
@@ -206,7 +204,8 @@ const spread = (name: Row) => {
 };
 const stgc: Row[] = ['promises-stgc', 'stream-stgc', 'workers-stgc'];
 const notes = [
-  `${sizeMiB} MiB file, warm in the page cache; ${rounds} rounds, modes round-robin; pool: ${poolDesc}, 1 MiB per read(2); stream chunks ${streamChunkBytes / 1024} KiB; echo pings every 2 ms from a child process. 1-minute load average ${loadBefore.toFixed(2)} before, ${loadAfter.toFixed(2)} after (that one includes this run), on ${cores} cores: ${busy ? 'the machine was busy before the run, so every figure here is partly the neighbours and is provisional' : 'the machine was quiet before the run'}.`,
+  `${sizeMiB} MiB file, warm in the page cache; ${rounds} rounds, modes round-robin; pool: ${poolDesc}, 1 MiB per read(2); stream chunks ${streamChunkBytes / 1024} KiB; echo pings every 2 ms from a child process.`,
+  loadNote(loadBefore),
   `Goal fs.promises >= 80% of readFileSync: ${pct('promises').toFixed(0)}%, ${goal(pct('promises') >= 80)}. Goal stream >= 80%: ${pct('stream').toFixed(0)}%, ${goal(pct('stream') >= 80)}. Goal pool >= 100%: ${pct('workers').toFixed(0)}%, ${goal(pct('workers') >= 100)}.`,
   `Goal loop delay max < 10 ms in every async mode (median of rounds), node's default flags: ${delayGoal(ASYNC)}. With --single-threaded-gc: ${delayGoal(stgc)}.`,
   `What limits the throughput ratios: readFileSync reads the whole file with one read(2) call on the loop thread, fs.promises.readFile with one threadpool round trip per 512 KiB (Node's read size) and the stream one per ${streamChunkBytes / 1024} KiB chunk; each round trip is a hand-off to a threadpool thread and back through the loop. The rates vary a lot from round to round here (MiB/s, lowest-highest: ${(['sync', 'promises', 'stream', 'workers'] as Row[]).map((m) => `${m} ${spread(m)}`).join(', ')}); in the slow rounds the loop thread is mostly idle, so the time goes in the reading threads (page faults into fresh memory; the cause of the spread is not isolated), and one run's median ratio is only a rough figure. (Before the measurement fix in the next note, readFileSync ran while the previous round's buffers were still being freed, and measured 825-997 MiB/s, about half of this, which flattered every ratio.)`,
@@ -224,5 +223,5 @@ writeReport({
   columns: Object.keys(rows[0]!),
   rows,
   notes,
-  extra: { sizeMiB, rounds, workers, splitBytes, streamChunkBytes, loadBefore, loadAfter, samples: Object.fromEntries(samples) },
+  extra: { sizeMiB, rounds, workers, splitBytes, streamChunkBytes, loadBefore, samples: Object.fromEntries(samples) },
 });

@@ -23,14 +23,14 @@ import { cpus, tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { writeReport, load1, loadNote, type Cell } from './lib/results.ts';
+import { writeReport, sampleLoad, loadNote, type Cell } from './lib/results.ts';
 
 import { processCpuSeconds, type LoadOptions, type LoadResult } from './lib/frame-load.ts';
 import { summarise } from './lib/cpuprofile.ts';
 import { startServer, stopServer, freePort, hasCommand, pin, type Started } from './lib/procs.ts';
 
 /** Taken before anything runs, for the note on how busy the machine was. */
-const loadBefore = load1();
+const loadBefore = await sampleLoad();
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const LIB = join(ROOT, 'bench', 'lib');

@@ -8,10 +8,10 @@ import net from 'node:net';
 import { once } from 'node:events';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { writeReport, load1, loadNote } from './lib/results.ts';
+import { writeReport, sampleLoad, loadNote } from './lib/results.ts';
 
 /** Taken before anything runs, for the note on how busy the machine was. */
-const loadBefore = load1();
+const loadBefore = await sampleLoad();
 
 
 const { values } = parseArgs({

@@ -77,20 +77,42 @@ export function writeReport(report: BenchReport): { json: string; md: string } {
   return { json, md };
 }
 
-/** The 1-minute load average now; take it before a benchmark starts and pass it to loadNote() at the end. */
-export function load1(): number {
-  return loadavg()[0]!;
+function cpuTimes(): { busy: number; total: number } {
+  let busy = 0;
+  let total = 0;
+  for (const c of cpus()) {
+    const t = c.times;
+    const sum = t.user + t.nice + t.sys + t.idle + t.irq;
+    total += sum;
+    busy += sum - t.idle;
+  }
+  return { busy, total };
+}
+
+/** What the machine was doing just before a benchmark: take it first thing, pass it to loadNote() at the end. */
+export interface MachineLoad {
+  /** Share of all cores busy over the sample, 0-1. */
+  busy: number;
+  /** The 1-minute load average (a trailing average: it still holds the previous benchmark of a run). */
+  load1: number;
+}
+
+/** Samples how busy the CPUs are over `ms` (default 1 s), before anything of the benchmark runs. */
+export async function sampleLoad(ms = 1000): Promise<MachineLoad> {
+  const a = cpuTimes();
+  await new Promise((r) => setTimeout(r, ms));
+  const b = cpuTimes();
+  return { busy: b.total > a.total ? (b.busy - a.busy) / (b.total - a.total) : 0, load1: loadavg()[0]! };
 }
 
 /**
- * A note on how busy the machine was: the 1-minute load average before and after, and, when other work was
- * running before the benchmark started (load above 3/4 of the cores), that the figures are noisy for it.
+ * A note on how busy the machine was in the second before the benchmark started. Above a quarter of the
+ * cores busy, other work was running and the figures are noisy for it.
  */
-export function loadNote(before: number): string {
+export function loadNote(before: MachineLoad): string {
   const cores = cpus().length;
-  const after = load1();
-  const text = `1-minute load average ${before.toFixed(2)} before, ${after.toFixed(2)} after, on ${cores} cores`;
-  return before > cores * 0.75
+  const text = `CPU ${(before.busy * 100).toFixed(0)}% busy (all ${cores} cores) in the second before the run; 1-minute load average ${before.load1.toFixed(2)} then, which still holds any benchmark run just before`;
+  return before.busy > 0.25
     ? `${text}: other work was running when the benchmark started, so these figures are noisy; rerun on a quiet machine.`
-    : `${text} (the benchmark's own load counts in "after").`;
+    : `${text}: the machine was quiet.`;
 }
