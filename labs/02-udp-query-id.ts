@@ -171,7 +171,6 @@ class Narrator {
 
 async function demo(ctx: Ctx): Promise<number> {
   const { out } = ctx;
-  const c = out.c;
   const narrator = new Narrator(ctx);
   const recorder = narrator.recorder;
   let udpExchanges = 0;

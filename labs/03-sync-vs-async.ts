@@ -7,14 +7,14 @@ import { availableParallelism } from 'node:os';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { runLab, announceListening, parseIntOption, UsageError, type LabContext } from '../src/cli/lab.ts';
-import { createLabFiles, SMALL_FILE_BYTES, type LabFiles } from '../src/io/files.ts';
+import { createLabFiles, SMALL_FILE_BYTES } from '../src/io/files.ts';
 import { WorkerPool, DEFAULT_MAX_QUEUE, DEFAULT_SPLIT_BYTES } from '../src/io/pool.ts';
 import { EchoProbe, createEchoServer, DEFAULT_PING_MS } from '../src/io/echo.ts';
 import { runModes, figures, MODES, type ModeName, type ModeResult } from '../src/io/modes.ts';
 import { renderTimeline, renderHistogram } from '../src/io/monitor.ts';
 import { runSaturation, DEFAULT_SLOW_READS, DEFAULT_SLOW_READ_MS, type SaturationResult } from '../src/io/saturation.ts';
 import { DEFAULT_STREAM_CHUNK } from '../src/io/readers.ts';
-import { markdownTable } from '../bench/lib/results.ts';
+import { markdownTable } from '../src/cli/table.ts';
 
 const MiB = 1024 * 1024;
 /** The issue's size for an explicit run; the bare demo (the tour) uses DEMO_SIZE so it ends in seconds. */
@@ -30,7 +30,7 @@ const spec = {
     server: 'run only the TCP echo server the probe pings, until Ctrl-C',
     client: 'ping an echo server every --ping-ms and print the round trips: client --port P',
   },
-  usage: ['run [--size 256MiB] [--files N] [--workers N] [--modes sync,workers]', 'demo --no-threadpool --json', 'server', 'client --port P --count 100'] as string[],
+  usage: ['run [--size 256MiB] [--files N] [--workers N] [--modes sync,workers]', 'demo --no-threadpool --json', 'server', 'client --port P --count 100'],
   options: {
     size: { type: 'string', description: `big file size: bytes or with KiB/MiB/GiB (demo ${DEMO_SIZE}, run ${FULL_SIZE})`, valueName: 'SIZE' },
     files: { type: 'string', default: '100', description: `small files of ${SMALL_FILE_BYTES / 1024} KiB each`, valueName: 'N' },

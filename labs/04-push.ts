@@ -4,7 +4,7 @@ import { runLab, announceListening, parseIntOption, parseChoice, UsageError, typ
 import { PushServer, PUSH_DEFAULTS, SLOW_CONSUMER_POLICIES, type PushClientStats, type SlowConsumerPolicy } from '../src/patterns/push-server.ts';
 import { FrameClient } from '../src/patterns/frame-client.ts';
 import { HEADER_SIZE } from '../src/wire/frame.ts';
-import { markdownTable } from '../bench/lib/results.ts';
+import { markdownTable } from '../src/cli/table.ts';
 
 const spec = {
   name: '04-push',

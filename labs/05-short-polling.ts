@@ -17,7 +17,7 @@ const spec = {
     server: 'serve POST /jobs and GET /jobs/:id',
     client: 'create a job (or watch ID) and poll it until done',
   },
-  usage: ['client --port P [--interval MS] [ID]'] as string[],
+  usage: ['client --port P [--interval MS] [ID]'],
   dissector: { tcp: 'http' }, // npm run capture and --pcap: decode the server's port as HTTP
   options: {
     ...HTTP_LIMIT_OPTIONS,

@@ -22,7 +22,7 @@ const spec = {
     server: 'serve POST /jobs and GET /jobs/:id[?wait=S]',
     client: 'create a job (or watch ID) and long-poll it until done',
   },
-  usage: ['client --port P [--wait S] [ID]'] as string[],
+  usage: ['client --port P [--wait S] [ID]'],
   dissector: { tcp: 'http' }, // npm run capture and --pcap: decode the server's port as HTTP
   options: {
     ...HTTP_LIMIT_OPTIONS,

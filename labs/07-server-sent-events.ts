@@ -18,7 +18,7 @@ const spec = {
     client: 'print the events of a running server (--count N, --last-event-id ID)',
     browser: 'headless Chromium opens 7 EventSources to one origin: the seventh waits (HTTP/1.1 six-connection limit)',
   },
-  usage: ['client --port P [--count N] [--last-event-id ID]'] as string[],
+  usage: ['client --port P [--count N] [--last-event-id ID]'],
   dissector: { tcp: 'http' }, // npm run capture and --pcap: decode the server's port as HTTP
   options: {
     ...HTTP_LIMIT_OPTIONS,

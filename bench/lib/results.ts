@@ -4,6 +4,9 @@ import { writeFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { cpus, totalmem, release, platform, arch, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
+import { markdownTable, type Cell } from '../../src/cli/table.ts';
+
+export { markdownTable, type Cell };
 
 export interface Machine {
   cpu: string;
@@ -33,8 +36,6 @@ export function machine(): Machine {
   };
 }
 
-export type Cell = string | number | null | undefined;
-
 export interface BenchReport {
   /** File stem: bench/results/<name>.json and .md */
   name: string;
@@ -49,17 +50,6 @@ export interface BenchReport {
 }
 
 export const RESULTS_DIR = fileURLToPath(new URL('../results/', import.meta.url));
-
-function cell(v: Cell): string {
-  if (v === null || v === undefined) return '';
-  if (typeof v === 'number') return Number.isInteger(v) ? v.toLocaleString('en-US') : v.toLocaleString('en-US', { maximumFractionDigits: 2 });
-  return v;
-}
-
-export function markdownTable(columns: string[], rows: Record<string, Cell>[]): string {
-  const head = `| ${columns.join(' | ')} |\n|${columns.map(() => '---').join('|')}|\n`;
-  return head + rows.map((r) => `| ${columns.map((c) => cell(r[c]).replace(/\|/g, '\\|')).join(' | ')} |`).join('\n') + '\n';
-}
 
 export function writeReport(report: BenchReport): { json: string; md: string } {
   mkdirSync(RESULTS_DIR, { recursive: true });

@@ -5,7 +5,7 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import { WirelabError, errorCode } from '../errors.ts';
 import {
   CONNECTION_ID, DEFAULT_MAX_PAYLOAD, FrameDecoder, FrameType, HEADER_SIZE, MAX_PING_PAYLOAD, WireError,
-  encodeHeader, errorPayload, frameAnnotator, typeName, writeHeaderUnchecked, type Frame,
+  encodeHeader, errorPayload, frameAnnotator, typeName, wireErrorFor, writeHeaderUnchecked, type Frame,
 } from '../wire/frame.ts';
 import { tapSocket, type Recorder } from '../trace/recorder.ts';
 
@@ -317,7 +317,7 @@ export class FrameServer {
 
   private protocolError(conn: Connection, err: unknown): void {
     const code = errorCode(err) ?? 'ERR_DECODER_FAILED';
-    const wire = code === 'ERR_BAD_VERSION' ? WireError.BAD_VERSION : code === 'ERR_UNKNOWN_TYPE' ? WireError.UNKNOWN_TYPE : WireError.FRAME_TOO_LARGE;
+    const wire = wireErrorFor(code);
     const message = err instanceof Error ? err.message : String(err);
     this.stats.protocolErrors++;
     this.onEvent?.({ type: 'protocol-error', conn: conn.n, code, message });
@@ -349,7 +349,7 @@ export class FrameServer {
     }
     if (this.onDetail) {
       const frame = type === FrameType.RESPONSE ? 'RESPONSE' : type === FrameType.PONG ? 'PONG' : 'ERROR';
-      this.onDetail({ type: 'reply', conn: conn.n, id, frame, bytes: length, errorCode: frame === 'ERROR' ? Buffer.from(payload).readUInt16BE(0) : undefined });
+      this.onDetail({ type: 'reply', conn: conn.n, id, frame, bytes: length, errorCode: frame === 'ERROR' ? (payload[0]! << 8) | payload[1]! : undefined });
     }
   }
 

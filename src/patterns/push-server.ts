@@ -5,8 +5,8 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { WirelabError, errorCode } from '../errors.ts';
 import {
-  CONNECTION_ID, DEFAULT_MAX_PAYLOAD, FrameDecoder, FrameType, MAX_PING_PAYLOAD, WireError,
-  encodeHeader, errorPayload, frameAnnotator, type Frame,
+  CONNECTION_ID, DEFAULT_MAX_PAYLOAD, FrameDecoder, FrameType, MAX_PING_PAYLOAD,
+  encodeHeader, errorPayload, frameAnnotator, wireErrorFor, type Frame,
 } from '../wire/frame.ts';
 import { tapSocket, type Recorder } from '../trace/recorder.ts';
 
@@ -148,7 +148,7 @@ export class PushServer {
       frames = c.decoder.push(chunk);
     } catch (err) {
       const code = errorCode(err) ?? 'ERR_DECODER_FAILED';
-      const wire = code === 'ERR_BAD_VERSION' ? WireError.BAD_VERSION : code === 'ERR_UNKNOWN_TYPE' ? WireError.UNKNOWN_TYPE : WireError.FRAME_TOO_LARGE;
+      const wire = wireErrorFor(code);
       this.init.onEvent?.({ type: 'protocol-error', conn: c.stats.conn, code });
       const payload = errorPayload(wire, (err as Error).message);
       c.socket.write(encodeHeader(FrameType.ERROR, CONNECTION_ID, payload.length));

@@ -53,6 +53,13 @@ export const WireError = {
   APPLICATION: 100,
 } as const;
 
+/** The ERROR code a receiver sends (with id 0, then closes) for a decoder failure of the given code. */
+export function wireErrorFor(code: string | undefined): number {
+  if (code === 'ERR_BAD_VERSION') return WireError.BAD_VERSION;
+  if (code === 'ERR_UNKNOWN_TYPE') return WireError.UNKNOWN_TYPE;
+  return WireError.FRAME_TOO_LARGE; // ERR_FRAME_TOO_LARGE: the only other way a decoder fails mid-stream
+}
+
 export interface FrameHeader {
   version: number;
   type: number;
