@@ -153,6 +153,8 @@ export class PushServer {
       const payload = errorPayload(wire, (err as Error).message);
       c.socket.write(encodeHeader(FrameType.ERROR, CONNECTION_ID, payload.length));
       c.socket.end(payload);
+      // As in FrameServer: end() sends FIN after the ERROR; destroy if the peer never closes its side.
+      setTimeout(() => c.socket.destroy(), 1000).unref();
       this.clients.delete(c);
       return;
     }

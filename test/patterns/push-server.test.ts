@@ -1,5 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { connect } from 'node:net';
+import { once } from 'node:events';
 import { PushServer, PUSH_DEFAULTS } from '../../src/patterns/push-server.ts';
 import { FrameClient } from '../../src/patterns/frame-client.ts';
 import { FrameType, HEADER_SIZE, parseError } from '../../src/wire/frame.ts';
@@ -105,6 +107,22 @@ test('a PING with a length over 64 is refused before any payload is buffered', a
   await bad.closed;
   assert.is(parseError(bad.frames[0]!.payload).code, 3);
   await srv.close();
+});
+
+test('a peer that sends garbage and never closes its side is destroyed, not kept half-open', async () => {
+  const srv = new PushServer();
+  const { port } = await srv.listen(0);
+  // allowHalfOpen: this peer does not answer the server's FIN, as a hostile one would not.
+  const peer = connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+  peer.on('error', () => {});
+  peer.resume();
+  await once(peer, 'connect');
+  peer.write('garbage');
+  await once(peer, 'end'); // the server's ERROR, then its FIN
+  // close() resolves only once the server holds no socket: bounded, so a kept half-open socket fails the test.
+  const closed = await Promise.race([srv.close().then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 3000).unref())]);
+  peer.destroy();
+  assert.ok(closed, 'the server still held the half-open socket after 3 s');
 });
 
 test.run();
