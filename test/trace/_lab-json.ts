@@ -47,3 +47,10 @@ export async function runLabWithCapture(lab: string, args: string[], pcap: strin
   const arrows = (parsed.events.find((e) => e.event === 'diagram') as { arrows: LabArrow[] }).arrows;
   return { ...parsed, arrows };
 }
+
+/** One lab run for a capture test: what the lab said it sent, its arrows, and tshark's decode-as rules for its ports. */
+export interface CaptureRun {
+  wire: LabWireEvent[];
+  decodeAs: string[];
+  arrows: LabArrow[];
+}

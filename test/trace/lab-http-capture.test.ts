@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { needTool } from '../_helpers.ts';
 import { fieldsOf, problemsOf } from './_tshark.ts';
-import { endpointPort, runLabWithCapture, type LabWireEvent } from './_lab-json.ts';
+import { endpointPort, runLabWithCapture, type CaptureRun, type LabWireEvent } from './_lab-json.ts';
 
 const test = suite('HTTP lab capture');
 const dir = mkdtempSync(join(tmpdir(), 'wirelab-lab-http-test-'));
@@ -19,11 +19,7 @@ test.after(() => rmSync(dir, { recursive: true, force: true }));
 const own = join(dir, 'own.pcap');
 const FIELDS = ['tcp.srcport', 'tcp.dstport', 'http.request.method', 'http.request.uri', 'http.response.code', 'http.response_for.uri', 'http.transfer_encoding', 'http.chunk_size', 'http.file_data'];
 
-interface Run {
-  wire: LabWireEvent[];
-  decodeAs: string[];
-  arrows: { kind: string; label: string }[];
-}
+type Run = CaptureRun;
 let ran: Promise<Run> | undefined;
 
 function run(): Promise<Run> {

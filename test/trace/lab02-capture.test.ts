@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { needTool } from '../_helpers.ts';
 import { fieldsOf, problemsOf } from './_tshark.ts';
-import { endpointPort, runLabWithCapture, type LabWireEvent } from './_lab-json.ts';
+import { endpointPort, runLabWithCapture, type CaptureRun, type LabWireEvent } from './_lab-json.ts';
 
 const test = suite('lab 02 capture');
 const dir = mkdtempSync(join(tmpdir(), 'wirelab-lab02-test-'));
@@ -18,11 +18,7 @@ test.after(() => rmSync(dir, { recursive: true, force: true }));
 const own = join(dir, 'own.pcap');
 const FIELDS = ['udp.srcport', 'udp.dstport', 'tcp.srcport', 'tcp.dstport', 'dns.id', 'dns.flags.response', 'dns.flags.truncated', 'dns.qry.name'];
 
-interface Run {
-  wire: LabWireEvent[];
-  decodeAs: string[];
-  arrows: { kind: string; label: string }[];
-}
+type Run = CaptureRun;
 let ran: Promise<Run> | undefined;
 
 /** The demo, once for all tests. Every UDP port it used and its TCP server ports are decoded as DNS. */
